@@ -1,0 +1,37 @@
+import type { TestProject } from 'vitest/node';
+import { startRedis } from './redis.ts';
+
+/**
+ * Starts the real servers the tests use, once per run, and hands their coordinates to
+ * the tests through inject(). A server that cannot start fails the run with the reason.
+ *
+ * ROLLHOOK_TEST_ONLY=redis,registry (a comma list) starts only those parts: for a quick
+ * local loop on one test file. The test command starts everything.
+ */
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const only = process.env.ROLLHOOK_TEST_ONLY?.split(',').map((s) => s.trim());
+  const wanted = (part: string): boolean => !only || only.includes(part);
+  const stops: (() => Promise<void>)[] = [];
+  const teardown = async (): Promise<void> => {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+  };
+  try {
+    if (wanted('redis')) {
+      const redis = await startRedis();
+      stops.push(() => redis.proc.stop());
+      project.provide('redisUrl', redis.url);
+    }
+    // registry: added by the registry work
+    // cluster: added by the Kubernetes work
+  } catch (err) {
+    await teardown();
+    throw err;
+  }
+  return teardown;
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    redisUrl: string;
+  }
+}
