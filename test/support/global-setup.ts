@@ -1,5 +1,6 @@
 import type { TestProject } from 'vitest/node';
 import { startRedis } from './redis.ts';
+import { startRegistry } from './registry.ts';
 
 /**
  * Starts the real servers the tests use, once per run, and hands their coordinates to
@@ -21,7 +22,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
       stops.push(() => redis.proc.stop());
       project.provide('redisUrl', redis.url);
     }
-    // registry: added by the registry work
+    if (wanted('registry')) {
+      const registry = await startRegistry();
+      stops.push(() => registry.stop());
+      project.provide('registry', { url: registry.url, host: registry.host, service: registry.service, users: registry.users, configPath: registry.configPath });
+    }
     // cluster: added by the Kubernetes work
   } catch (err) {
     await teardown();
@@ -33,5 +38,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
 declare module 'vitest' {
   export interface ProvidedContext {
     redisUrl: string;
+    /** admin may pull, push and delete; pusher may pull and push only */
+    registry: {
+      url: string;
+      host: string;
+      service: string;
+      users: { admin: { username: string; password: string }; pusher: { username: string; password: string } };
+      configPath: string;
+    };
   }
 }
