@@ -225,7 +225,7 @@ export class ImageRegistry {
     // index (or the new release) contains it.
     const indexes = new Set<string>();
     for (const h of inventory.values()) if (isIndexMediaType(h.mediaType) && h.digest !== digest) indexes.add(h.digest);
-    const newHead = await this.client.headManifest(repository, ctx.newDigest);
+    const newHead = [...inventory.values()].find((h) => h.digest === ctx.newDigest) ?? (await this.client.headManifest(repository, ctx.newDigest));
     if (newHead && isIndexMediaType(newHead.mediaType)) indexes.add(ctx.newDigest);
     for (const idx of indexes) {
       const children = await this.childrenOf(repository, idx);
