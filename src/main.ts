@@ -11,11 +11,11 @@ import { openQueues } from './queue/queues.ts';
 import { TargetLocks } from './queue/target-lock.ts';
 import { TargetState } from './targets/state.ts';
 import { makeDeployPipeline, makeRollbackPipeline } from '../workers/deploy/pipeline.ts';
-import { makeDeployProcessor } from '../workers/deploy/processor.ts';
+import { makeDeployProcessor, type DeployProcessorDeps } from '../workers/deploy/processor.ts';
 import { startWorkers, type Workers } from '../workers/start.ts';
 
 /** The composition root: reads the config, opens the adapters and wires HTTP and workers. */
-type Role = 'all' | 'api' | 'worker';
+export type Role = 'all' | 'api' | 'worker';
 
 export async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -26,7 +26,11 @@ export async function main(argv: string[]): Promise<void> {
   const role = values.role as Role;
   if (!['all', 'api', 'worker'].includes(role)) throw new ConfigError('(command line)', [`--role: must be all, api or worker, got ${role}`]);
   const config = loadConfig(configPath(argv, process.env));
-  const service = await run(config, role);
+  stopOnSignals(await run(config, role));
+}
+
+/** SIGTERM/SIGINT: stop taking work, let running jobs finish (up to the deadline), exit. */
+export function stopOnSignals(service: { stop(): Promise<void> }): void {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
       logger.info('signal received', { signal });
@@ -41,7 +45,13 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
-export async function run(config: Config, role: Role): Promise<{ stop(): Promise<void> }> {
+/** Test seams: replace the deploy or rollback steps (the rest is wired as in production). */
+export interface RunOverrides {
+  deploy?: DeployProcessorDeps['deploy'];
+  rollback?: DeployProcessorDeps['rollback'];
+}
+
+export async function run(config: Config, role: Role, overrides: RunOverrides = {}): Promise<{ stop(): Promise<void> }> {
   // BullMQ needs maxRetriesPerRequest null on connections that block; one shared connection
   // for commands, BullMQ opens its own blocking ones.
   const redis = new Redis(config.redis.url, { maxRetriesPerRequest: null });
@@ -62,8 +72,8 @@ export async function run(config: Config, role: Role): Promise<{ stop(): Promise
         config,
         state,
         locks,
-        deploy: makeDeployPipeline({ state }),
-        rollback: makeRollbackPipeline(),
+        deploy: overrides.deploy ?? makeDeployPipeline({ state }),
+        rollback: overrides.rollback ?? makeRollbackPipeline(),
       }),
     });
     logger.info('workers started', { concurrency: config.worker.concurrency });

@@ -29,7 +29,7 @@ export function startWorkers(deps: WorkerDeps): Workers {
     maxStalledCount: 3,
   };
   const deploy = new Worker(DEPLOY_QUEUE, deps.deployProcessor, { ...common, concurrency: config.worker.concurrency });
-  const workers: { name: string; close(force?: boolean): Promise<void> }[] = [deploy];
+  const workers: { close(): Promise<void> }[] = [deploy];
   deploy.on('failed', (job, err) => logFailed(DEPLOY_QUEUE, job, err));
   deploy.on('error', (err) => logger.error('worker error', { queue: DEPLOY_QUEUE, error: err }));
   if (deps.cleanupCiProcessor) {
@@ -48,9 +48,10 @@ export function startWorkers(deps: WorkerDeps): Workers {
       const how = await Promise.race([graceful, deadline]);
       clearTimeout(timer);
       if (how === 'deadline') {
-        // Jobs still running go back to the queue as stalled and resume on another worker.
-        logger.warn('shutdown deadline reached; jobs still running will resume elsewhere', { deadlineMs });
-        await Promise.all(workers.map((w) => w.close(true)));
+        // BullMQ's close(true) after a graceful close() only returns the same promise, so
+        // the process simply exits: its jobs' locks lapse, BullMQ sees them stalled and
+        // another worker resumes them from their last saved step.
+        logger.warn('shutdown deadline reached; jobs still running will resume on another worker', { deadlineMs });
       }
     },
   };

@@ -23,6 +23,7 @@ export async function startRedis(): Promise<RedisServer> {
     'redis-server',
     async () => {
       const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      r.on('error', () => undefined); // the first tries run before the server listens
       try {
         await r.connect();
         return (await r.ping()) === 'PONG';

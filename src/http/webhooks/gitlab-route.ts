@@ -123,7 +123,7 @@ export function gitlabWebhookRoute(deps: WebhookDeps): Router {
         const deployed = outcome.deploys.filter((d) => d.result !== 'skipped');
         const body: Record<string, unknown> = { deploys: outcome.deploys, cleanups: outcome.cleanups };
         if (!deployed.some((d) => d.result === 'queued')) {
-          body.ignored = outcome.deploys.map((d) => `${d.target}: ${d.reason ?? d.result}`).join('; ');
+          body.ignored = outcome.deploys.map((d) => `${d.target}: ${d.result === 'skipped' ? d.reason : `${d.result}${d.reason ? `: ${d.reason}` : ''}`}`).join('; ');
         }
         res.status(queued ? 202 : 200).json(body);
       } catch (err) {
