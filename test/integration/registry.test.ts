@@ -12,7 +12,7 @@ import {
   type DeleteSupersededContext,
 } from '../../src/registry/index.ts';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
-import { pushRandomImage, resolve, tagImage, tagMap, uniqueRepo, type Credentials, type ImageKind, type TestRegistry, startRegistry, OCI_MANIFEST } from '../support/registry.ts';
+import { pushRandomImage, removeTagOnly, resolve, tagImage, tagMap, uniqueRepo, type Credentials, type ImageKind, type TestRegistry, startRegistry, OCI_MANIFEST } from '../support/registry.ts';
 
 let reg: TestRegistry;
 let proxy: FaultProxy;
@@ -91,6 +91,35 @@ describe('promote', () => {
   });
 });
 
+describe('tags list', () => {
+  // distribution 2.8.2 answers every tag at once and ignores n/last; GitLab's registry and
+  // Harbor page. The proxy answers the pages here as such a registry would.
+  it('follows Link pages, and the inventory behind deleteSuperseded sees tags on the last page', async () => {
+    const name = uniqueRepo();
+    const a = await release(client(), name, 'aaa');
+    await tagImage(reg.url, admin, name, 'prod-aaa', 'v9');
+    const b = await release(client(), name, 'bbb');
+    const page = (tags: string[], next?: string) => ({
+      kind: 'status' as const,
+      status: 200,
+      body: JSON.stringify({ name, tags }),
+      headers: next ? { link: `</v2/${name}/tags/list?last=${next}&n=2>; rel="next"` } : {},
+    });
+    const addPages = (): void => {
+      proxy.add({ method: 'GET', path: /\/tags\/list\?n=2$/, times: 1, fault: page(['prod', 'prod-aaa'], 'prod-aaa') });
+      proxy.add({ method: 'GET', path: /\/tags\/list\?last=prod-aaa&n=2$/, times: 1, fault: page(['prod-bbb', 'v9'], 'v9') });
+      proxy.add({ method: 'GET', path: /\/tags\/list\?last=v9&n=2$/, times: 1, fault: page([]) });
+    };
+    const r = new ImageRegistry([creds(admin, 'proxy')], { tagPageSize: 2 });
+    addPages();
+    expect(await r.client.listTags(ref(name, 'proxy'))).toEqual(['prod', 'prod-aaa', 'prod-bbb', 'v9']);
+    addPages();
+    expect(await r.deleteSuperseded(ref(name, 'proxy'), a.digest, ctx(b.digest))).toMatchObject({ deleted: false, rule: 'protected-tag', reason: expect.stringContaining('v9') });
+    proxy.clear();
+    expect(await resolve(reg.url, admin, name, 'prod-aaa')).toBe(a.digest);
+  });
+});
+
 describe('deleteSuperseded', () => {
   it('deletes the digest prod pointed at before, with its release tag, and no other tag', async () => {
     const name = uniqueRepo();
@@ -138,6 +167,20 @@ describe('deleteSuperseded', () => {
     const b = await release(r, name, 'bbb');
     expect(await r.deleteSuperseded(ref(name), a.digest, ctx(b.digest, { protectedTags: ['stable-*'] }))).toMatchObject({ deleted: false, rule: 'protected-tag' });
     expect(await resolve(reg.url, admin, name, 'stable-2024')).toBe(a.digest);
+  });
+
+  it('re-reads protected tags right before the delete: a rollback that moved prod back meanwhile keeps the digest', async () => {
+    const name = uniqueRepo();
+    const a = await release(client(), name, 'aaa');
+    const b = await release(client(), name, 'bbb');
+    const r = client(admin, 'proxy');
+    // The inventory reads prod once (still b); the second read, just before the delete, sees a
+    // rollback that pointed prod back at a in between.
+    proxy.add({ method: 'HEAD', path: /\/manifests\/prod$/, withToken: true, skip: 1, times: 1, fault: { kind: 'before', run: async () => void (await tagImage(reg.url, admin, name, 'prod-aaa', 'prod')) } });
+    const result = await r.deleteSuperseded(ref(name, 'proxy'), a.digest, ctx(b.digest));
+    proxy.clear();
+    expect(result).toMatchObject({ deleted: false, rule: 'protected-tag', reason: expect.stringContaining('now points') });
+    expect(await tagMap(reg.url, admin, name)).toEqual({ prod: a.digest, 'prod-aaa': a.digest, 'prod-bbb': b.digest });
   });
 
   it('refuses a digest a live Deployment still runs', async () => {
@@ -194,6 +237,28 @@ describe('deleteTag', () => {
     expect(await tagMap(reg.url, admin, name)).toEqual({ 'cache-main': digest, 'ci-def456': unrelated });
     expect(await resolve(reg.url, admin, name, digest)).toBe(digest);
     expect(await r.deleteTag(ref(name), 'ci-abc123')).toMatchObject({ deleted: false, method: 'absent' });
+  });
+
+  it("uses the registry's delete-by-tag where it answers for it (an OCI 1.1 registry, emulated)", async () => {
+    const name = uniqueRepo('group/app-ci');
+    const digest = await pushRandomImage(reg.url, admin, name, 'ci-abc123');
+    await tagImage(reg.url, admin, name, 'ci-abc123', 'cache-main');
+    const r = client(admin, 'proxy');
+    proxy.add({ method: 'DELETE', path: /\/manifests\/ci-abc123$/, withToken: true, times: 1, fault: { kind: 'status', status: 202, run: () => removeTagOnly(reg.url, admin, name, 'ci-abc123') } });
+    const seenBefore = proxy.seen.length;
+    expect(await r.deleteTag(ref(name, 'proxy'), 'ci-abc123')).toMatchObject({ deleted: true, method: 'delete-by-tag' });
+    expect(proxy.seen.slice(seenBefore).some((s) => s.method === 'PUT')).toBe(false);
+    expect(await tagMap(reg.url, admin, name)).toEqual({ 'cache-main': digest });
+  });
+
+  it('falls back to the dummy manifest when a registry says 202 to delete-by-tag but keeps the tag', async () => {
+    const name = uniqueRepo('group/app-ci');
+    const digest = await pushRandomImage(reg.url, admin, name, 'ci-abc123');
+    await tagImage(reg.url, admin, name, 'ci-abc123', 'cache-main');
+    const r = client(admin, 'proxy');
+    proxy.add({ method: 'DELETE', path: /\/manifests\/ci-abc123$/, withToken: true, times: 1, fault: { kind: 'status', status: 202 } });
+    expect(await r.deleteTag(ref(name, 'proxy'), 'ci-abc123')).toMatchObject({ deleted: true, method: 'dummy-manifest' });
+    expect(await tagMap(reg.url, admin, name)).toEqual({ 'cache-main': digest });
   });
 
   it('never deletes a protected tag', async () => {

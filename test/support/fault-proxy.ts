@@ -6,8 +6,8 @@ import { createServer, request as httpRequest, type IncomingMessage, type Server
  * Content-Type. Rules apply to matching requests a set number of times, then requests pass.
  */
 export type Fault =
-  /** answer this status without forwarding */
-  | { kind: 'status'; status: number; headers?: Record<string, string> }
+  /** answer this status without forwarding (after `run`, to emulate what another registry would do) */
+  | { kind: 'status'; status: number; headers?: Record<string, string>; body?: string; run?: () => Promise<void> }
   /** forward (the registry acts), then answer this status instead of the registry's */
   | { kind: 'forward-then-status'; status: number }
   /** forward without credentials and answer the registry's challenge with error="invalid_token", as for an expired token */
@@ -15,7 +15,9 @@ export type Fault =
   /** forward, then replace the response's Content-Type */
   | { kind: 'content-type'; value: string }
   /** close the connection without an answer */
-  | { kind: 'reset' };
+  | { kind: 'reset' }
+  /** run something (another actor's change) first, then forward as usual */
+  | { kind: 'before'; run: () => Promise<void> };
 
 export interface FaultRule {
   method?: string;
@@ -23,6 +25,8 @@ export interface FaultRule {
   path?: RegExp;
   /** only requests that carry a Bearer token */
   withToken?: boolean;
+  /** let this many matching requests pass before the rule applies */
+  skip?: number;
   times: number;
   fault: Fault;
 }
@@ -71,8 +75,11 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
         const rule = rules.find(
           (r) => r.times > 0 && (!r.method || r.method === method) && (!r.path || r.path.test(path)) && (!r.withToken || /^Bearer /i.test(req.headers.authorization ?? '')),
         );
-        if (rule) rule.times--;
-        const fault = rule?.fault;
+        let fault = rule?.fault;
+        if (rule && (rule.skip ?? 0) > 0) {
+          rule.skip = (rule.skip ?? 0) - 1;
+          fault = undefined;
+        } else if (rule) rule.times--;
         try {
           if (fault?.kind === 'reset') {
             seen.push({ method, path, status: 'reset' });
@@ -80,10 +87,12 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
             return;
           }
           if (fault?.kind === 'status') {
+            await fault.run?.();
             seen.push({ method, path, status: fault.status });
-            res.writeHead(fault.status, { 'content-type': 'application/json', ...fault.headers }).end('{"errors":[{"code":"UNKNOWN","message":"injected fault"}]}');
+            res.writeHead(fault.status, { 'content-type': 'application/json', ...fault.headers }).end(fault.body ?? '{"errors":[{"code":"UNKNOWN","message":"injected fault"}]}');
             return;
           }
+          if (fault?.kind === 'before') await fault.run();
           const answer = await forward(req, body, fault?.kind === 'invalid-token');
           if (fault?.kind === 'forward-then-status') {
             seen.push({ method, path, status: fault.status });

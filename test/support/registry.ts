@@ -212,6 +212,21 @@ export async function tagMap(url: string, creds: Credentials, repo: string): Pro
   return out;
 }
 
+/**
+ * Removes one tag the way an OCI 1.1 registry's delete-by-tag would, for emulating one:
+ * points the tag at a unique manifest, then deletes that manifest.
+ */
+export async function removeTagOnly(url: string, creds: Credentials, repo: string, tag: string): Promise<void> {
+  const config = new TextEncoder().encode('{}');
+  const configDigest = await pushBlob(url, creds, repo, config);
+  const bytes = new TextEncoder().encode(
+    JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: 2 }, layers: [], annotations: { nonce: randomBytes(8).toString('hex') } }),
+  );
+  const digest = await pushManifest(url, creds, repo, tag, bytes, OCI_MANIFEST);
+  const res = await registryFetch(url, creds, `/v2/${repo}/manifests/${digest}`, { method: 'DELETE' });
+  if (res.status !== 202) throw new Error(`delete ${digest}: ${res.status}`);
+}
+
 /** A repository name no other test uses. */
 export function uniqueRepo(prefix = 'group/app'): string {
   return `${prefix}-${randomBytes(4).toString('hex')}`;
