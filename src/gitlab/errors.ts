@@ -51,7 +51,7 @@ export class GitLabAuthError extends Error {
     const hint =
       status === 401
         ? 'the configured gitlab.token is not accepted (expired, revoked or wrong)'
-        : "the token's user lacks the role for this call (deployments and statuses need Developer, environments Maintainer on protected ones)";
+        : 'the token lacks the api scope, or its user lacks the role for this call (at least Developer; more where the branch or environment is protected)';
     super(`${where(op)}: ${status} ${gitlabMessage}: ${hint}`);
     this.operation = op.operation;
     this.project = op.project;
