@@ -1,4 +1,7 @@
 import type { TestProject } from 'vitest/node';
+import { randomBytes } from 'node:crypto';
+import { startCluster } from './cluster.ts';
+import { startPodReadiness } from './pod-readiness.ts';
 import { startRedis } from './redis.ts';
 import { startRegistry } from './registry.ts';
 
@@ -27,7 +30,22 @@ export default async function setup(project: TestProject): Promise<() => Promise
       stops.push(() => registry.stop());
       project.provide('registry', { url: registry.url, host: registry.host, service: registry.service, users: registry.users, configPath: registry.configPath });
     }
-    // cluster: added by the Kubernetes work
+    if (wanted('cluster')) {
+      const deployer = { name: 'rollhook-deployer', token: randomBytes(24).toString('hex') };
+      const cluster = await startCluster({ users: [deployer] });
+      stops.push(() => cluster.stop());
+      // Pods become Ready as a kubelet would make them; tags containing `broken` never do.
+      const pods = await startPodReadiness(cluster.kubeconfigPath, { neverReady: /:[^/@]*broken/, held: /:[^/@]*held/ });
+      stops.push(() => pods.stop());
+      project.provide('cluster', {
+        kubeconfig: cluster.kubeconfigPath,
+        server: cluster.server,
+        adminToken: cluster.adminToken,
+        etcdUrl: cluster.etcdUrl,
+        deployerContext: deployer.name,
+        startSeconds: cluster.startSeconds,
+      });
+    }
   } catch (err) {
     await teardown();
     throw err;
@@ -45,6 +63,20 @@ declare module 'vitest' {
       service: string;
       users: { admin: { username: string; password: string }; pusher: { username: string; password: string } };
       configPath: string;
+    };
+    /**
+     * The test control plane. `kubeconfig` holds context `admin` (current, system:masters) and
+     * context `deployerContext`, a token user with no rights until a test binds some. Pods of
+     * images whose tag contains `broken` stay in ImagePullBackOff; `held` ones stay Pending
+     * until a test marks them (markPodReady in pod-readiness.ts).
+     */
+    cluster: {
+      kubeconfig: string;
+      server: string;
+      adminToken: string;
+      etcdUrl: string;
+      deployerContext: string;
+      startSeconds: number;
     };
   }
 }

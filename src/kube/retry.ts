@@ -1,0 +1,62 @@
+import { logger } from '../log.ts';
+import { isTransient, statusOf, toKubeError, type KubeOperation } from './errors.ts';
+
+export interface RetryPolicy {
+  /** tries in all, the first included */
+  attempts: number;
+  /** delay before the second try; doubles after each, with jitter */
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseDelayMs: 200, maxDelayMs: 5_000 };
+
+export function backoffDelay(policy: RetryPolicy, attempt: number): number {
+  const exp = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
+  // Jitter spreads several workers that hit the same busy apiserver.
+  return Math.round(exp / 2 + Math.random() * (exp / 2));
+}
+
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * Runs one API call, repeating it on conflicts, throttling, 5xx and network errors; anything
+ * else (403, 404, 422) fails at once. Failures come out as typed Kube*Error.
+ */
+export async function withRetry<T>(
+  op: KubeOperation,
+  policy: RetryPolicy,
+  fn: () => Promise<T>,
+  signal?: AbortSignal,
+  opts: { retryConflicts?: boolean } = {},
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason;
+      // A conflict on a write with a resourceVersion precondition repeats forever: the caller must read again.
+      const conflictIsFinal = opts.retryConflicts === false && statusOf(err) === 409;
+      if (conflictIsFinal || !isTransient(err) || attempt >= policy.attempts) throw toKubeError(err, op, attempt);
+      const delay = backoffDelay(policy, attempt);
+      logger.warn('kubernetes call failed, retrying', { step: op.step, namespace: op.namespace, name: op.name, status: statusOf(err), attempt, delayMs: delay });
+      await sleep(delay, signal);
+    }
+  }
+}
