@@ -129,9 +129,40 @@ export class InvalidRepositoryError extends Error {
   }
 }
 
-/** Only a registry that is down or overloaded may answer differently later. */
+/** rollhook never deletes a tag that a protected pattern names (a misconfigured `ciTags`, say). */
+export class ProtectedTagError extends Error {
+  override readonly name = 'ProtectedTagError';
+  readonly repository: string;
+  readonly tag: string;
+  readonly pattern: string;
+
+  constructor(repository: string, tag: string, pattern: string) {
+    super(`refusing to delete ${repository}:${tag}: the tag matches protected pattern ${pattern}`);
+    this.repository = repository;
+    this.tag = tag;
+    this.pattern = pattern;
+  }
+}
+
+/**
+ * The registry accepted a write but reading back shows another state (a concurrent writer,
+ * or a registry whose reads lag its writes). The operations are idempotent, so a retry is safe.
+ */
+export class RegistryStateError extends Error {
+  override readonly name = 'RegistryStateError';
+  readonly repository: string;
+  readonly reference: string;
+
+  constructor(repository: string, reference: string, detail: string) {
+    super(`registry state of ${repository}:${reference} is not what was written: ${detail}`);
+    this.repository = repository;
+    this.reference = reference;
+  }
+}
+
+/** Only a registry that is down, overloaded or lagging may answer differently later. */
 export function isRetryable(err: unknown): boolean {
-  return err instanceof RegistryUnavailableError;
+  return err instanceof RegistryUnavailableError || err instanceof RegistryStateError;
 }
 
 function describeCause(cause: unknown): string {

@@ -3,9 +3,9 @@ import type { RegistryCredentials } from '../config/schema.ts';
 import { logger } from '../log.ts';
 import { RegistryClient, type ClientOptions, type ManifestHead } from './client.ts';
 import { isDigest } from './digest.ts';
-import { ManifestNotFoundError, RegistryRequestError } from './errors.ts';
+import { ManifestNotFoundError, ProtectedTagError, RegistryStateError } from './errors.ts';
 import { OCI_MANIFEST, isIndexMediaType } from './media-types.ts';
-import { isValidTag, parseRepository } from './reference.ts';
+import { isValidTag } from './reference.ts';
 import { firstMatchingPattern, isLiteralPattern, matchesTagPattern } from './tag-patterns.ts';
 import type { RegistryRequestEvent } from './transport.ts';
 
@@ -114,14 +114,7 @@ export class ImageRegistry {
     const written = await this.client.putManifest(repository, toTag, source.bytes, source.mediaType);
     const readBack = await this.digestOf(repository, toTag);
     if (written !== source.digest || readBack !== source.digest) {
-      throw new RegistryRequestError({
-        host: parseRepository(repository).host,
-        method: 'PUT',
-        path: `${repository}:${toTag}`,
-        status: 201,
-        code: 'PROMOTE_MISMATCH',
-        detail: `expected ${toTag} to resolve to ${source.digest}, registry answered ${written} and now resolves it to ${readBack ?? 'nothing'}`,
-      });
+      throw new RegistryStateError(repository, toTag, `expected ${source.digest}, the PUT answered ${written} and the tag now resolves to ${readBack ?? 'nothing'}`);
     }
     logger.info('registry: promoted', { repository, fromTag, toTag, previousDigest, newDigest: source.digest, mediaType: source.mediaType });
     return { previousDigest, newDigest: source.digest, changed: true };
@@ -171,7 +164,7 @@ export class ImageRegistry {
     assertTag(tag);
     const protectedPattern = firstMatchingPattern(tag, this.protectedPatterns(repository, []));
     if (protectedPattern) {
-      throw new RegistryRequestError({ host: parseRepository(repository).host, method: 'DELETE', path: `${repository}:${tag}`, status: 0, code: 'PROTECTED_TAG', detail: `tag ${tag} matches protected pattern ${protectedPattern}; rollhook never deletes it` });
+      throw new ProtectedTagError(repository, tag, protectedPattern);
     }
     const before = await this.client.headManifest(repository, tag);
     if (!before) return this.logTag(repository, tag, { deleted: false, method: 'absent', reason: 'tag does not exist' });
@@ -201,7 +194,7 @@ export class ImageRegistry {
     }
     const after = await this.client.headManifest(repository, tag);
     if (after) {
-      throw new RegistryRequestError({ host: parseRepository(repository).host, method: 'DELETE', path: `${repository}:${tag}`, status: 0, code: 'TAG_SURVIVED', detail: `tag still resolves to ${after.digest} after deleting its dummy manifest` });
+      throw new RegistryStateError(repository, tag, `the tag still resolves to ${after.digest} after its dummy manifest was deleted`);
     }
     return this.logTag(repository, tag, { deleted: true, method: 'dummy-manifest', reason: `tag pointed at a unique dummy manifest ${dummyDigest}, which was deleted (was ${before.digest}; other tags on it untouched)` });
   }

@@ -3,6 +3,7 @@ import type { RegistryCredentials } from '../../src/config/schema.ts';
 import {
   ImageRegistry,
   ManifestNotFoundError,
+  ProtectedTagError,
   RegistryAuthError,
   RegistryPermissionError,
   RegistryRequestError,
@@ -11,7 +12,7 @@ import {
   isRetryable,
   type DeleteSupersededContext,
 } from '../../src/registry/index.ts';
-import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
+import { startFaultProxy, type Fault, type FaultProxy } from '../support/fault-proxy.ts';
 import { pushRandomImage, removeTagOnly, resolve, tagImage, tagMap, uniqueRepo, type Credentials, type ImageKind, type TestRegistry, startRegistry, OCI_MANIFEST } from '../support/registry.ts';
 
 let reg: TestRegistry;
@@ -99,8 +100,8 @@ describe('tags list', () => {
     const a = await release(client(), name, 'aaa');
     await tagImage(reg.url, admin, name, 'prod-aaa', 'v9');
     const b = await release(client(), name, 'bbb');
-    const page = (tags: string[], next?: string) => ({
-      kind: 'status' as const,
+    const page = (tags: string[], next?: string): Fault => ({
+      kind: 'status',
       status: 200,
       body: JSON.stringify({ name, tags }),
       headers: next ? { link: `</v2/${name}/tags/list?last=${next}&n=2>; rel="next"` } : {},
@@ -264,7 +265,7 @@ describe('deleteTag', () => {
   it('never deletes a protected tag', async () => {
     const name = uniqueRepo();
     const digest = await pushRandomImage(reg.url, admin, name, 'latest');
-    await expect(client().deleteTag(ref(name), 'latest')).rejects.toBeInstanceOf(RegistryRequestError);
+    await expect(client().deleteTag(ref(name), 'latest')).rejects.toBeInstanceOf(ProtectedTagError);
     expect(await resolve(reg.url, admin, name, 'latest')).toBe(digest);
   });
 });
