@@ -10,7 +10,7 @@ ETCD_VERSION=v3.6.8
 cache_root=${ROLLHOOK_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/rollhook}
 bin="$cache_root/control-plane-$KUBE_VERSION-etcd-$ETCD_VERSION"
 
-if [ -x "$bin/etcd" ] && [ -x "$bin/kube-apiserver" ] && [ -x "$bin/kube-controller-manager" ]; then
+if [ -x "$bin/etcd" ] && [ -x "$bin/kube-apiserver" ] && [ -x "$bin/kube-controller-manager" ] && [ -x "$bin/kubectl" ]; then
   echo "$bin"; exit 0
 fi
 if ! command -v go >/dev/null 2>&1; then
@@ -30,5 +30,7 @@ build() { # dir, package, output
 [ -x "$bin/etcd" ] || build etcd go.etcd.io/etcd/server/v3 etcd
 [ -x "$bin/kube-apiserver" ] || build kube k8s.io/kubernetes/cmd/kube-apiserver kube-apiserver
 [ -x "$bin/kube-controller-manager" ] || build kube k8s.io/kubernetes/cmd/kube-controller-manager kube-controller-manager
+# kubectl renders the kustomize base (kubectl kustomize) and dry-runs it against the test cluster.
+[ -x "$bin/kubectl" ] || build kube k8s.io/kubernetes/cmd/kubectl kubectl
 echo "control plane built in $(( $(date +%s) - start ))s" >&2
 echo "$bin"
