@@ -65,6 +65,7 @@ export class HostTransport {
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly onRequest: ((event: RegistryRequestEvent) => void) | undefined;
   private readonly tokens = new Map<string, CachedToken>();
+  private readonly pendingTokens = new Map<string, Promise<string>>();
   /** `repository action` -> the Bearer challenge that the registry answered for it */
   private readonly challenges = new Map<string, Extract<Challenge, { scheme: 'bearer' }>>();
   private useBasic = false;
@@ -142,10 +143,20 @@ export class HostTransport {
     return `Basic ${Buffer.from(`${this.creds.username}:${this.creds.password ?? ''}`).toString('base64')}`;
   }
 
-  private async fetchToken(challenge: Extract<Challenge, { scheme: 'bearer' }>): Promise<string> {
+  /** A cached token for the challenge's scope, or a new one; concurrent callers share one fetch. */
+  private fetchToken(challenge: Extract<Challenge, { scheme: 'bearer' }>): Promise<string> {
     const key = tokenKey(challenge.realm, challenge.service, challenge.scope ?? '');
     const cached = this.tokens.get(key);
-    if (cached && cached.expiresAt > this.now()) return cached.token;
+    if (cached && cached.expiresAt > this.now()) return Promise.resolve(cached.token);
+    let pending = this.pendingTokens.get(key);
+    if (!pending) {
+      pending = this.requestToken(challenge, key).finally(() => this.pendingTokens.delete(key));
+      this.pendingTokens.set(key, pending);
+    }
+    return pending;
+  }
+
+  private async requestToken(challenge: Extract<Challenge, { scheme: 'bearer' }>, key: string): Promise<string> {
 
     let realm: URL;
     try {

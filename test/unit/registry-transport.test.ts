@@ -69,6 +69,22 @@ describe('HostTransport authentication', () => {
     expect(calls.at(-1)?.authorization).toBe('Bearer tok2');
   });
 
+  it('concurrent requests share one token fetch', async () => {
+    let issued = 0;
+    const { t } = transport(async (url, init) => {
+      if (url.host === 'auth.test') {
+        issued++;
+        await new Promise((r) => setTimeout(r, 5));
+        return Response.json({ token: 'tok', expires_in: 300 });
+      }
+      const auth = (init.headers as Record<string, string>).authorization;
+      return auth === 'Bearer tok' ? new Response(null, { status: 200 }) : new Response(null, { status: 401, headers: { 'www-authenticate': challenge('repository:group/app:pull') } });
+    });
+    const answers = await Promise.all(Array.from({ length: 8 }, () => t.request(req)));
+    expect(answers.map((a) => a.status)).toEqual(Array(8).fill(200));
+    expect(issued).toBe(1);
+  });
+
   it('insufficient_scope with a fresh token is a permission error naming the action', async () => {
     const { t } = transport((url, init) => {
       if (url.host === 'auth.test') return Response.json({ token: 'tok' });
