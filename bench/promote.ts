@@ -20,7 +20,8 @@ interface Sample {
 
 function summary(samples: Sample[]) {
   const ms = samples.map((s) => s.ms).sort((a, b) => a - b);
-  const q = (p: number): number => Number((ms[Math.min(ms.length - 1, Math.floor(p * ms.length))] ?? 0).toFixed(2));
+  const q = (p: number): number =>
+    Number((ms[Math.min(ms.length - 1, Math.floor(p * ms.length))] ?? 0).toFixed(2));
   return {
     runs: samples.length,
     msP50: q(0.5),
@@ -35,11 +36,23 @@ const reg = await startRegistry();
 const results: Record<string, unknown> = {};
 try {
   const admin = reg.users.admin;
-  const config = [{ host: reg.host, url: reg.url, username: admin.username, password: admin.password, protectedTags: ['prod', 'latest', 'v*'] }];
+  const config = [
+    {
+      host: reg.host,
+      url: reg.url,
+      username: admin.username,
+      password: admin.password,
+      protectedTags: ['prod', 'latest', 'v*'],
+    },
+  ];
   const repoRef = (name: string): string => `${reg.host}/${name}`;
 
   /** One deploy's registry work; `fresh` = a new client (tokens fetched), as after a worker restart. */
-  async function scenario(label: string, extraTags: number, fresh: boolean): Promise<{ samples: Sample[]; byStatus: RequestStats['byStatus'] }> {
+  async function scenario(
+    label: string,
+    extraTags: number,
+    fresh: boolean,
+  ): Promise<{ samples: Sample[]; byStatus: RequestStats['byStatus'] }> {
     const name = uniqueRepo('bench/app');
     for (let i = 0; i < extraTags; i++) await pushRandomImage(reg.url, admin, name, `branch-${i}`);
     let shared = new ImageRegistry(config);
@@ -61,7 +74,8 @@ try {
         releaseTagPattern: 'prod-*',
       });
       const ms = performance.now() - t0;
-      if (!cleaned.deleted) throw new Error(`${label}: expected a delete, got ${JSON.stringify(cleaned)}`);
+      if (!cleaned.deleted)
+        throw new Error(`${label}: expected a delete, got ${JSON.stringify(cleaned)}`);
       const s = r.requestStats();
       samples.push({ ms, registry: s.registry, token: s.token });
       byStatus = s.byStatus;

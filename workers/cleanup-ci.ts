@@ -17,13 +17,22 @@ export interface CleanupCiResult {
 }
 
 /** GitLab pipeline statuses after which the pipeline's CI images are no longer needed. */
-export const TERMINAL_PIPELINE_STATUSES = new Set(['success', 'failed', 'canceled', 'cancelled', 'skipped']);
+export const TERMINAL_PIPELINE_STATUSES = new Set([
+  'success',
+  'failed',
+  'canceled',
+  'cancelled',
+  'skipped',
+]);
 
 /**
  * `ciTags` templates: `{sha}`, `{shortSha}` (8 characters, as CI_COMMIT_SHORT_SHA),
  * `{ref}` (slugged as CI_COMMIT_REF_SLUG) and `{pipeline}` (the pipeline id).
  */
-export function expandCiTag(template: string, data: Pick<CleanupCiJobData, 'sha' | 'ref' | 'pipelineId'>): string {
+export function expandCiTag(
+  template: string,
+  data: Pick<CleanupCiJobData, 'sha' | 'ref' | 'pipelineId'>,
+): string {
   return template
     .replaceAll('{sha}', data.sha)
     .replaceAll('{shortSha}', data.sha.slice(0, 8))
@@ -50,30 +59,49 @@ export function makeCleanupCiProcessor(deps: CleanupCiDeps) {
   const targets = new Map(deps.config.targets.map((t) => [t.name, t]));
   return async (job: Pick<Job<CleanupCiJobData>, 'data' | 'id'>): Promise<CleanupCiResult> => {
     const parsed = cleanupCiJobSchema.safeParse(job.data);
-    if (!parsed.success) throw new UnrecoverableError(`invalid cleanup-ci job: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    if (!parsed.success)
+      throw new UnrecoverableError(
+        `invalid cleanup-ci job: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      );
     const data = parsed.data;
-    return withLogContext({ correlationId: data.correlationId, jobId: job.id ?? '', target: data.target, pipelineId: data.pipelineId }, async () => {
-      const target = targets.get(data.target);
-      if (!target) return skipped(`target ${data.target} is not in the config any more`);
-      if (!TERMINAL_PIPELINE_STATUSES.has(data.status)) return skipped(`pipeline status ${data.status} is not final`);
-      const repository = target.images.ciRepository;
-      if (!repository || target.images.ciTags.length === 0) return skipped('the target configures no CI image tags');
+    return withLogContext(
+      {
+        correlationId: data.correlationId,
+        jobId: job.id ?? '',
+        target: data.target,
+        pipelineId: data.pipelineId,
+      },
+      async () => {
+        const target = targets.get(data.target);
+        if (!target) return skipped(`target ${data.target} is not in the config any more`);
+        if (!TERMINAL_PIPELINE_STATUSES.has(data.status))
+          return skipped(`pipeline status ${data.status} is not final`);
+        const repository = target.images.ciRepository;
+        if (!repository || target.images.ciTags.length === 0)
+          return skipped('the target configures no CI image tags');
 
-      const tags = [...new Set(target.images.ciTags.map((t) => expandCiTag(t, data)))];
-      const results: CleanupCiResult['tags'] = [];
-      for (const tag of tags) {
-        try {
-          results.push({ tag, ...(await deps.registry.deleteTag(repository, tag)) });
-        } catch (err) {
-          if (isRetryable(err)) throw err;
-          // Bad permissions, a protected tag in ciTags, an invalid tag: a person must act.
-          logger.error('CI image cleanup refused', { repository, tag, error: err });
-          throw new UnrecoverableError(`CI image cleanup of ${repository}:${tag}: ${err instanceof Error ? err.message : String(err)}`);
+        const tags = [...new Set(target.images.ciTags.map((t) => expandCiTag(t, data)))];
+        const results: CleanupCiResult['tags'] = [];
+        for (const tag of tags) {
+          try {
+            results.push({ tag, ...(await deps.registry.deleteTag(repository, tag)) });
+          } catch (err) {
+            if (isRetryable(err)) throw err;
+            // Bad permissions, a protected tag in ciTags, an invalid tag: a person must act.
+            logger.error('CI image cleanup refused', { repository, tag, error: err });
+            throw new UnrecoverableError(
+              `CI image cleanup of ${repository}:${tag}: ${err instanceof Error ? err.message : String(err)}`,
+            );
+          }
         }
-      }
-      logger.info('CI image cleanup done', { repository, pipelineStatus: data.status, tags: results.map((r) => `${r.tag}: ${r.method}`) });
-      return { outcome: 'done', repository, tags: results };
-    });
+        logger.info('CI image cleanup done', {
+          repository,
+          pipelineStatus: data.status,
+          tags: results.map((r) => `${r.tag}: ${r.method}`),
+        });
+        return { outcome: 'done', repository, tags: results };
+      },
+    );
   };
 }
 

@@ -1,9 +1,20 @@
 import type { RegistryCredentials } from '../config/schema.ts';
 import { isDigest, sha256Digest, verifyDigest } from './digest.ts';
 import { ManifestNotFoundError, RegistryPermissionError, RegistryRequestError } from './errors.ts';
-import { MANIFEST_ACCEPT, baseMediaType, checkManifest, type ManifestBody, type ManifestMediaType } from './media-types.ts';
+import {
+  MANIFEST_ACCEPT,
+  baseMediaType,
+  checkManifest,
+  type ManifestBody,
+  type ManifestMediaType,
+} from './media-types.ts';
 import { parseRepository, type RepositoryRef } from './reference.ts';
-import { HostTransport, type ActionClass, type RegistryResponse, type TransportOptions } from './transport.ts';
+import {
+  HostTransport,
+  type ActionClass,
+  type RegistryResponse,
+  type TransportOptions,
+} from './transport.ts';
 
 export interface ManifestHead {
   digest: string;
@@ -53,11 +64,14 @@ export class RegistryClient {
   /** HEAD a manifest; null when the registry says it does not exist. */
   async headManifest(repository: string, reference: string): Promise<ManifestHead | null> {
     const ref = parseRepository(repository);
-    const res = await this.call(ref, 'HEAD', `/manifests/${reference}`, 'pull', { accept: MANIFEST_ACCEPT });
+    const res = await this.call(ref, 'HEAD', `/manifests/${reference}`, 'pull', {
+      accept: MANIFEST_ACCEPT,
+    });
     if (res.status === 404) return null;
     this.expect(ref, 'HEAD', `/manifests/${reference}`, res, [200]);
     const digest = res.headers.get('docker-content-digest');
-    if (digest && isDigest(digest)) return { digest, mediaType: baseMediaType(res.headers.get('content-type')) };
+    if (digest && isDigest(digest))
+      return { digest, mediaType: baseMediaType(res.headers.get('content-type')) };
     // Some registries omit the header on HEAD: hash the body of a GET instead.
     const m = await this.getManifest(repository, reference);
     return { digest: m.digest, mediaType: m.mediaType };
@@ -71,18 +85,33 @@ export class RegistryClient {
     if (res.status === 404) throw new ManifestNotFoundError(ref.full, reference);
     this.expect(ref, 'GET', path, res, [200]);
     const what = `${ref.full}:${reference}`;
-    const digest = verifyDigest(what, res.bytes, isDigest(reference) ? reference : undefined, res.headers.get('docker-content-digest'));
+    const digest = verifyDigest(
+      what,
+      res.bytes,
+      isDigest(reference) ? reference : undefined,
+      res.headers.get('docker-content-digest'),
+    );
     const { mediaType, body } = checkManifest(what, res.headers.get('content-type'), res.bytes);
     return { digest, mediaType, bytes: res.bytes, body };
   }
 
   /** PUT the exact bytes under a tag (or digest); returns the digest, checked against the registry's answer. */
-  async putManifest(repository: string, reference: string, bytes: Uint8Array, mediaType: ManifestMediaType): Promise<string> {
+  async putManifest(
+    repository: string,
+    reference: string,
+    bytes: Uint8Array,
+    mediaType: ManifestMediaType,
+  ): Promise<string> {
     const ref = parseRepository(repository);
     const path = `/manifests/${reference}`;
     const res = await this.call(ref, 'PUT', path, 'push', { 'content-type': mediaType }, bytes);
     this.expect(ref, 'PUT', path, res, [201, 200]);
-    return verifyDigest(`${ref.full}:${reference} (put)`, bytes, isDigest(reference) ? reference : undefined, res.headers.get('docker-content-digest'));
+    return verifyDigest(
+      `${ref.full}:${reference} (put)`,
+      bytes,
+      isDigest(reference) ? reference : undefined,
+      res.headers.get('docker-content-digest'),
+    );
   }
 
   /** DELETE a manifest by digest. `absent` when the registry says it is already gone. */
@@ -100,14 +129,19 @@ export class RegistryClient {
    * DELETE by tag (OCI distribution 1.1, GitLab's registry). `unsupported` when the
    * registry refuses the form (distribution 2.8: 400 DIGEST_INVALID; others 405).
    */
-  async deleteTagReference(repository: string, tag: string): Promise<'deleted' | 'absent' | 'unsupported'> {
+  async deleteTagReference(
+    repository: string,
+    tag: string,
+  ): Promise<'deleted' | 'absent' | 'unsupported'> {
     const ref = parseRepository(repository);
     const path = `/manifests/${tag}`;
     const res = await this.call(ref, 'DELETE', path, 'delete', { accept: MANIFEST_ACCEPT });
     if (res.status === 202 || res.status === 200 || res.status === 204) return 'deleted';
     if (res.status === 404) {
       // 404 for the form itself (no such route) must not be read as "tag gone".
-      return errorCode(res) === 'MANIFEST_UNKNOWN' || errorCode(res) === 'NAME_UNKNOWN' ? 'absent' : 'unsupported';
+      return errorCode(res) === 'MANIFEST_UNKNOWN' || errorCode(res) === 'NAME_UNKNOWN'
+        ? 'absent'
+        : 'unsupported';
     }
     if (res.status === 400 || res.status === 405 || res.status === 501) return 'unsupported';
     this.expect(ref, 'DELETE', path, res, [202]);
@@ -123,7 +157,13 @@ export class RegistryClient {
     const path = `/manifests/${PROBE_DIGEST}`;
     const res = await this.call(ref, 'DELETE', path, 'delete', { accept: MANIFEST_ACCEPT });
     if (res.status === 404) return;
-    if (res.status === 403) throw new RegistryPermissionError({ host: ref.host, repository: ref.name, action: 'delete', username: this.transport(ref).creds.username });
+    if (res.status === 403)
+      throw new RegistryPermissionError({
+        host: ref.host,
+        repository: ref.name,
+        action: 'delete',
+        username: this.transport(ref).creds.username,
+      });
     // 405 UNSUPPORTED: deletes are disabled in the registry's config; also a refusal.
     this.expect(ref, 'DELETE', path, res, [404]);
   }
@@ -140,7 +180,8 @@ export class RegistryClient {
       if (res.status === 404) return tags;
       this.expect(ref, 'GET', path, res, [200]);
       const body = JSON.parse(new TextDecoder().decode(res.bytes)) as { tags?: unknown };
-      if (Array.isArray(body.tags)) for (const t of body.tags) if (typeof t === 'string') tags.push(t);
+      if (Array.isArray(body.tags))
+        for (const t of body.tags) if (typeof t === 'string') tags.push(t);
       path = nextPage(res.headers.get('link'), ref);
     }
     return tags;
@@ -163,32 +204,91 @@ export class RegistryClient {
     const digest = sha256Digest(bytes);
     const head = await this.call(ref, 'HEAD', `/blobs/${digest}`, 'pull', {});
     if (head.status === 200) return digest;
-    const start = await this.call(ref, 'POST', '/blobs/uploads/', 'push', { 'content-length': '0' }, new Uint8Array());
+    const start = await this.call(
+      ref,
+      'POST',
+      '/blobs/uploads/',
+      'push',
+      { 'content-length': '0' },
+      new Uint8Array(),
+    );
     this.expect(ref, 'POST', '/blobs/uploads/', start, [202]);
     const location = start.headers.get('location');
-    if (!location) throw new RegistryRequestError({ host: ref.host, method: 'POST', path: '/blobs/uploads/', status: start.status, code: undefined, detail: 'no Location header' });
+    if (!location)
+      throw new RegistryRequestError({
+        host: ref.host,
+        method: 'POST',
+        path: '/blobs/uploads/',
+        status: start.status,
+        code: undefined,
+        detail: 'no Location header',
+      });
     const url = new URL(location, this.transport(ref).creds.url);
     url.searchParams.set('digest', digest);
     const putPath = `${url.pathname}${url.search}`;
-    const put = await this.transport(ref).request({ method: 'PUT', path: putPath, repository: ref.name, action: 'push', headers: { 'content-type': 'application/octet-stream' }, body: bytes });
+    const put = await this.transport(ref).request({
+      method: 'PUT',
+      path: putPath,
+      repository: ref.name,
+      action: 'push',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: bytes,
+    });
     this.expect(ref, 'PUT', url.pathname, put, [201]);
     return digest;
   }
 
-  private call(ref: RepositoryRef, method: string, suffix: string, action: ActionClass, headers: Record<string, string>, body?: Uint8Array): Promise<RegistryResponse> {
-    return this.transport(ref).request({ method, path: `/v2/${ref.name}${suffix}`, repository: ref.name, action, headers, ...(body ? { body } : {}) });
+  private call(
+    ref: RepositoryRef,
+    method: string,
+    suffix: string,
+    action: ActionClass,
+    headers: Record<string, string>,
+    body?: Uint8Array,
+  ): Promise<RegistryResponse> {
+    return this.transport(ref).request({
+      method,
+      path: `/v2/${ref.name}${suffix}`,
+      repository: ref.name,
+      action,
+      headers,
+      ...(body ? { body } : {}),
+    });
   }
 
-  private expect(ref: RepositoryRef, method: string, path: string, res: RegistryResponse, ok: number[]): void {
+  private expect(
+    ref: RepositoryRef,
+    method: string,
+    path: string,
+    res: RegistryResponse,
+    ok: number[],
+  ): void {
     if (ok.includes(res.status)) return;
     const { code, detail } = errorBody(res);
     if (res.status === 403 && method === 'DELETE') {
-      throw new RegistryPermissionError({ host: ref.host, repository: ref.name, action: 'delete', username: this.transport(ref).creds.username });
+      throw new RegistryPermissionError({
+        host: ref.host,
+        repository: ref.name,
+        action: 'delete',
+        username: this.transport(ref).creds.username,
+      });
     }
     if (res.status === 403) {
-      throw new RegistryPermissionError({ host: ref.host, repository: ref.name, action: method === 'GET' || method === 'HEAD' ? 'pull' : 'push', username: this.transport(ref).creds.username });
+      throw new RegistryPermissionError({
+        host: ref.host,
+        repository: ref.name,
+        action: method === 'GET' || method === 'HEAD' ? 'pull' : 'push',
+        username: this.transport(ref).creds.username,
+      });
     }
-    throw new RegistryRequestError({ host: ref.host, method, path: `/v2/${ref.name}${path}`, status: res.status, code, detail });
+    throw new RegistryRequestError({
+      host: ref.host,
+      method,
+      path: `/v2/${ref.name}${path}`,
+      status: res.status,
+      code,
+      detail,
+    });
   }
 
   private transport(ref: RepositoryRef): HostTransport {
@@ -196,7 +296,12 @@ export class RegistryClient {
     if (!t) {
       const creds = this.registries.find((r) => r.host.toLowerCase() === ref.host);
       t = new HostTransport(
-        { host: ref.host, url: (creds?.url ?? `https://${ref.host}`).replace(/\/+$/, ''), username: creds?.username, password: creds?.password },
+        {
+          host: ref.host,
+          url: (creds?.url ?? `https://${ref.host}`).replace(/\/+$/, ''),
+          username: creds?.username,
+          password: creds?.password,
+        },
         this.opts,
       );
       this.transports.set(ref.host, t);
@@ -205,9 +310,14 @@ export class RegistryClient {
   }
 }
 
-function errorBody(res: RegistryResponse): { code: string | undefined; detail: string | undefined } {
+function errorBody(res: RegistryResponse): {
+  code: string | undefined;
+  detail: string | undefined;
+} {
   try {
-    const body = JSON.parse(new TextDecoder().decode(res.bytes)) as { errors?: { code?: unknown; message?: unknown }[] };
+    const body = JSON.parse(new TextDecoder().decode(res.bytes)) as {
+      errors?: { code?: unknown; message?: unknown }[];
+    };
     const first = body.errors?.[0];
     return {
       code: typeof first?.code === 'string' ? first.code : undefined,

@@ -17,7 +17,11 @@ export function sha256Digest(bytes: Uint8Array): string {
  * Only sha256 is accepted: it is what every registry rollhook talks to uses, and an
  * unverifiable digest must not be copied under the production tag.
  */
-export function verifyDigest(what: string, bytes: Uint8Array, ...claimed: (string | null | undefined)[]): string {
+export function verifyDigest(
+  what: string,
+  bytes: Uint8Array,
+  ...claimed: (string | null | undefined)[]
+): string {
   const actual = sha256Digest(bytes);
   for (const c of claimed) {
     if (c && c !== actual) throw new DigestMismatchError(what, c, actual);

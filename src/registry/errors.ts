@@ -14,9 +14,22 @@ export class RegistryUnavailableError extends Error {
   readonly status: number | undefined;
   readonly attempts: number;
 
-  constructor(opts: { host: string; method: string; path: string; status: number | undefined; attempts: number; cause?: unknown }) {
-    const what = opts.status === undefined ? `network error (${describeCause(opts.cause)})` : `HTTP ${opts.status}`;
-    super(`registry ${opts.host} unavailable: ${opts.method} ${opts.path} failed with ${what} after ${opts.attempts} attempt(s)`, { cause: opts.cause });
+  constructor(opts: {
+    host: string;
+    method: string;
+    path: string;
+    status: number | undefined;
+    attempts: number;
+    cause?: unknown;
+  }) {
+    const what =
+      opts.status === undefined
+        ? `network error (${describeCause(opts.cause)})`
+        : `HTTP ${opts.status}`;
+    super(
+      `registry ${opts.host} unavailable: ${opts.method} ${opts.path} failed with ${what} after ${opts.attempts} attempt(s)`,
+      { cause: opts.cause },
+    );
     this.host = opts.host;
     this.method = opts.method;
     this.path = opts.path;
@@ -34,7 +47,12 @@ export class RegistryPermissionError extends Error {
   readonly action: string;
   readonly username: string | undefined;
 
-  constructor(opts: { host: string; repository: string; action: string; username: string | undefined }) {
+  constructor(opts: {
+    host: string;
+    repository: string;
+    action: string;
+    username: string | undefined;
+  }) {
     super(
       `registry ${opts.host}: ${opts.username ? `user ${opts.username}` : 'anonymous access'} may not ${opts.action} on repository ${opts.repository} (insufficient_scope); grant that permission or change the config`,
     );
@@ -80,8 +98,17 @@ export class RegistryRequestError extends Error {
   /** first error code of the registry's JSON error body, e.g. MANIFEST_INVALID */
   readonly code: string | undefined;
 
-  constructor(opts: { host: string; method: string; path: string; status: number; code: string | undefined; detail: string | undefined }) {
-    super(`registry ${opts.host}: ${opts.method} ${opts.path} answered ${opts.status}${opts.code ? ` ${opts.code}` : ''}${opts.detail ? `: ${opts.detail}` : ''}`);
+  constructor(opts: {
+    host: string;
+    method: string;
+    path: string;
+    status: number;
+    code: string | undefined;
+    detail: string | undefined;
+  }) {
+    super(
+      `registry ${opts.host}: ${opts.method} ${opts.path} answered ${opts.status}${opts.code ? ` ${opts.code}` : ''}${opts.detail ? `: ${opts.detail}` : ''}`,
+    );
     this.host = opts.host;
     this.method = opts.method;
     this.path = opts.path;

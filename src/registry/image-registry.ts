@@ -33,7 +33,8 @@ export interface DeleteSupersededContext {
 }
 
 /** Which rule kept a digest. */
-export type KeepRule = 'same-digest' | 'running' | 'protected-tag' | 'referenced-by-index' | 'retention';
+export type KeepRule =
+  'same-digest' | 'running' | 'protected-tag' | 'referenced-by-index' | 'retention';
 
 export interface DeleteSupersededResult {
   deleted: boolean;
@@ -58,7 +59,9 @@ export interface RequestStats {
   byStatus: Record<string, number>;
 }
 
-const EMPTY_CONFIG = new TextEncoder().encode('{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}');
+const EMPTY_CONFIG = new TextEncoder().encode(
+  '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}',
+);
 const INVENTORY_CONCURRENCY = 8;
 
 /**
@@ -85,7 +88,11 @@ export class ImageRegistry {
 
   /** Requests made since construction or the last reset (registry API and token server separately). */
   requestStats(): RequestStats {
-    return { registry: this.stats.registry, token: this.stats.token, byStatus: { ...this.stats.byStatus } };
+    return {
+      registry: this.stats.registry,
+      token: this.stats.token,
+      byStatus: { ...this.stats.byStatus },
+    };
   }
 
   resetRequestStats(): void {
@@ -108,15 +115,36 @@ export class ImageRegistry {
     const previousDigest = await this.digestOf(repository, toTag);
     const source = await this.client.getManifest(repository, fromTag);
     if (previousDigest === source.digest) {
-      logger.info('registry: tag already promoted', { repository, fromTag, toTag, digest: source.digest });
+      logger.info('registry: tag already promoted', {
+        repository,
+        fromTag,
+        toTag,
+        digest: source.digest,
+      });
       return { previousDigest, newDigest: source.digest, changed: false };
     }
-    const written = await this.client.putManifest(repository, toTag, source.bytes, source.mediaType);
+    const written = await this.client.putManifest(
+      repository,
+      toTag,
+      source.bytes,
+      source.mediaType,
+    );
     const readBack = await this.digestOf(repository, toTag);
     if (written !== source.digest || readBack !== source.digest) {
-      throw new RegistryStateError(repository, toTag, `expected ${source.digest}, the PUT answered ${written} and the tag now resolves to ${readBack ?? 'nothing'}`);
+      throw new RegistryStateError(
+        repository,
+        toTag,
+        `expected ${source.digest}, the PUT answered ${written} and the tag now resolves to ${readBack ?? 'nothing'}`,
+      );
     }
-    logger.info('registry: promoted', { repository, fromTag, toTag, previousDigest, newDigest: source.digest, mediaType: source.mediaType });
+    logger.info('registry: promoted', {
+      repository,
+      fromTag,
+      toTag,
+      previousDigest,
+      newDigest: source.digest,
+      mediaType: source.mediaType,
+    });
     return { previousDigest, newDigest: source.digest, changed: true };
   }
 
@@ -126,15 +154,33 @@ export class ImageRegistry {
    * (or the new release's index) contains it, or the retention rule keeps it for rollback.
    * The registry is re-read right before the delete; 404 means already gone.
    */
-  async deleteSuperseded(repository: string, digest: string, ctx: DeleteSupersededContext): Promise<DeleteSupersededResult> {
+  async deleteSuperseded(
+    repository: string,
+    digest: string,
+    ctx: DeleteSupersededContext,
+  ): Promise<DeleteSupersededResult> {
     if (!isDigest(digest)) throw new TypeError(`not a sha256 digest: ${digest}`);
     const result = await this.decideAndDelete(repository, digest, ctx);
     if (result.deleted) {
-      logger.info('registry: deleted superseded image', { repository, digest, removedTags: result.removedTags, reason: result.reason });
+      logger.info('registry: deleted superseded image', {
+        repository,
+        digest,
+        removedTags: result.removedTags,
+        reason: result.reason,
+      });
     } else if (result.rule) {
-      logger.info('registry: kept superseded image', { repository, digest, rule: result.rule, reason: result.reason });
+      logger.info('registry: kept superseded image', {
+        repository,
+        digest,
+        rule: result.rule,
+        reason: result.reason,
+      });
     } else {
-      logger.info('registry: superseded image already gone', { repository, digest, reason: result.reason });
+      logger.info('registry: superseded image already gone', {
+        repository,
+        digest,
+        reason: result.reason,
+      });
     }
     return result;
   }
@@ -144,13 +190,19 @@ export class ImageRegistry {
    * fall out of the window: deletes every release digest beyond the newest `keepReleases`
    * (the current one not counted), each through the same rules as deleteSuperseded.
    */
-  async pruneReleases(repository: string, ctx: DeleteSupersededContext): Promise<DeleteSupersededResult[]> {
+  async pruneReleases(
+    repository: string,
+    ctx: DeleteSupersededContext,
+  ): Promise<DeleteSupersededResult[]> {
     const inventory = await this.inventory(repository);
     const releases = new Set<string>();
-    for (const [tag, head] of inventory) if (matchesTagPattern(tag, ctx.releaseTagPattern) && head.digest !== ctx.newDigest) releases.add(head.digest);
+    for (const [tag, head] of inventory)
+      if (matchesTagPattern(tag, ctx.releaseTagPattern) && head.digest !== ctx.newDigest)
+        releases.add(head.digest);
     const ordered = await this.newestFirst(repository, [...releases]);
     const results: DeleteSupersededResult[] = [];
-    for (const d of ordered.slice(ctx.keepReleases)) results.push(await this.deleteSuperseded(repository, d, ctx));
+    for (const d of ordered.slice(ctx.keepReleases))
+      results.push(await this.deleteSuperseded(repository, d, ctx));
     return results;
   }
 
@@ -167,11 +219,20 @@ export class ImageRegistry {
       throw new ProtectedTagError(repository, tag, protectedPattern);
     }
     const before = await this.client.headManifest(repository, tag);
-    if (!before) return this.logTag(repository, tag, { deleted: false, method: 'absent', reason: 'tag does not exist' });
+    if (!before)
+      return this.logTag(repository, tag, {
+        deleted: false,
+        method: 'absent',
+        reason: 'tag does not exist',
+      });
 
     const byTag = await this.client.deleteTagReference(repository, tag);
     if (byTag !== 'unsupported' && (await this.client.headManifest(repository, tag)) === null) {
-      return this.logTag(repository, tag, { deleted: byTag === 'deleted', method: byTag === 'deleted' ? 'delete-by-tag' : 'absent', reason: `tag removed by the registry's delete-by-tag (was ${before.digest})` });
+      return this.logTag(repository, tag, {
+        deleted: byTag === 'deleted',
+        method: byTag === 'deleted' ? 'delete-by-tag' : 'absent',
+        reason: `tag removed by the registry's delete-by-tag (was ${before.digest})`,
+      });
     }
 
     await this.client.assertCanDelete(repository);
@@ -180,7 +241,11 @@ export class ImageRegistry {
       JSON.stringify({
         schemaVersion: 2,
         mediaType: OCI_MANIFEST,
-        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: EMPTY_CONFIG.byteLength },
+        config: {
+          mediaType: 'application/vnd.oci.image.config.v1+json',
+          digest: configDigest,
+          size: EMPTY_CONFIG.byteLength,
+        },
         layers: [],
         annotations: { 'io.rollhook.tag-deletion': `${tag} ${randomUUID()}` },
       }),
@@ -189,52 +254,104 @@ export class ImageRegistry {
     try {
       await this.client.deleteManifest(repository, dummyDigest);
     } catch (err) {
-      logger.error('registry: tag left on a dummy manifest; deleting the tag again removes it', { repository, tag, dummyDigest, error: err });
+      logger.error('registry: tag left on a dummy manifest; deleting the tag again removes it', {
+        repository,
+        tag,
+        dummyDigest,
+        error: err,
+      });
       throw err;
     }
     const after = await this.client.headManifest(repository, tag);
     if (after) {
-      throw new RegistryStateError(repository, tag, `the tag still resolves to ${after.digest} after its dummy manifest was deleted`);
+      throw new RegistryStateError(
+        repository,
+        tag,
+        `the tag still resolves to ${after.digest} after its dummy manifest was deleted`,
+      );
     }
-    return this.logTag(repository, tag, { deleted: true, method: 'dummy-manifest', reason: `tag pointed at a unique dummy manifest ${dummyDigest}, which was deleted (was ${before.digest}; other tags on it untouched)` });
+    return this.logTag(repository, tag, {
+      deleted: true,
+      method: 'dummy-manifest',
+      reason: `tag pointed at a unique dummy manifest ${dummyDigest}, which was deleted (was ${before.digest}; other tags on it untouched)`,
+    });
   }
 
-  private async decideAndDelete(repository: string, digest: string, ctx: DeleteSupersededContext): Promise<DeleteSupersededResult> {
-    if (digest === ctx.newDigest) return { deleted: false, rule: 'same-digest', reason: `the new release resolves to ${digest}` };
-    if (ctx.runningDigests.has(digest)) return { deleted: false, rule: 'running', reason: `a live Deployment runs ${digest}` };
+  private async decideAndDelete(
+    repository: string,
+    digest: string,
+    ctx: DeleteSupersededContext,
+  ): Promise<DeleteSupersededResult> {
+    if (digest === ctx.newDigest)
+      return {
+        deleted: false,
+        rule: 'same-digest',
+        reason: `the new release resolves to ${digest}`,
+      };
+    if (ctx.runningDigests.has(digest))
+      return { deleted: false, rule: 'running', reason: `a live Deployment runs ${digest}` };
 
     const protectedTags = this.protectedPatterns(repository, ctx.protectedTags ?? []);
     const inventory = await this.inventory(repository);
     const tagsOn = [...inventory].filter(([, h]) => h.digest === digest).map(([t]) => t);
     for (const t of tagsOn) {
       const pattern = firstMatchingPattern(t, protectedTags);
-      if (pattern) return { deleted: false, rule: 'protected-tag', reason: `tag ${t} (protected by pattern ${pattern}) points at ${digest}` };
+      if (pattern)
+        return {
+          deleted: false,
+          rule: 'protected-tag',
+          reason: `tag ${t} (protected by pattern ${pattern}) points at ${digest}`,
+        };
     }
 
-    const candidate = tagsOn.length > 0 ? { digest, mediaType: inventory.get(tagsOn[0] ?? '')?.mediaType ?? '' } : await this.client.headManifest(repository, digest);
+    const candidate =
+      tagsOn.length > 0
+        ? { digest, mediaType: inventory.get(tagsOn[0] ?? '')?.mediaType ?? '' }
+        : await this.client.headManifest(repository, digest);
     if (!candidate) return { deleted: false, reason: `${digest} is already gone` };
 
     // A manifest inside an index is deleted with that index broken: keep it while any tagged
     // index (or the new release) contains it.
     const indexes = new Set<string>();
-    for (const h of inventory.values()) if (isIndexMediaType(h.mediaType) && h.digest !== digest) indexes.add(h.digest);
-    const newHead = [...inventory.values()].find((h) => h.digest === ctx.newDigest) ?? (await this.client.headManifest(repository, ctx.newDigest));
+    for (const h of inventory.values())
+      if (isIndexMediaType(h.mediaType) && h.digest !== digest) indexes.add(h.digest);
+    const newHead =
+      [...inventory.values()].find((h) => h.digest === ctx.newDigest) ??
+      (await this.client.headManifest(repository, ctx.newDigest));
     if (newHead && isIndexMediaType(newHead.mediaType)) indexes.add(ctx.newDigest);
     for (const idx of indexes) {
       const children = await this.childrenOf(repository, idx);
-      if (children.includes(digest)) return { deleted: false, rule: 'referenced-by-index', reason: `index ${idx} contains ${digest}` };
+      if (children.includes(digest))
+        return {
+          deleted: false,
+          rule: 'referenced-by-index',
+          reason: `index ${idx} contains ${digest}`,
+        };
     }
     if (isIndexMediaType(candidate.mediaType)) {
-      const running = (await this.childrenOf(repository, digest)).find((c) => ctx.runningDigests.has(c));
-      if (running) return { deleted: false, rule: 'running', reason: `a live Deployment runs ${running}, a manifest of index ${digest}` };
+      const running = (await this.childrenOf(repository, digest)).find((c) =>
+        ctx.runningDigests.has(c),
+      );
+      if (running)
+        return {
+          deleted: false,
+          rule: 'running',
+          reason: `a live Deployment runs ${running}, a manifest of index ${digest}`,
+        };
     }
 
     if (ctx.keepReleases > 0) {
       const releases = new Set<string>([digest]);
-      for (const [tag, h] of inventory) if (matchesTagPattern(tag, ctx.releaseTagPattern) && h.digest !== ctx.newDigest) releases.add(h.digest);
+      for (const [tag, h] of inventory)
+        if (matchesTagPattern(tag, ctx.releaseTagPattern) && h.digest !== ctx.newDigest)
+          releases.add(h.digest);
       const kept = (await this.newestFirst(repository, [...releases])).slice(0, ctx.keepReleases);
       if (kept.includes(digest)) {
-        return { deleted: false, rule: 'retention', reason: `${digest} is among the ${ctx.keepReleases} newest releases (${ctx.releaseTagPattern}) kept for rollback` };
+        return {
+          deleted: false,
+          rule: 'retention',
+          reason: `${digest} is among the ${ctx.keepReleases} newest releases (${ctx.releaseTagPattern}) kept for rollback`,
+        };
       }
     }
 
@@ -242,7 +359,11 @@ export class ImageRegistry {
     // protected tag onto this digest since the inventory was taken.
     for (const p of protectedTags.filter(isLiteralPattern)) {
       if ((await this.client.headManifest(repository, p))?.digest === digest) {
-        return { deleted: false, rule: 'protected-tag', reason: `tag ${p} (protected) now points at ${digest}` };
+        return {
+          deleted: false,
+          rule: 'protected-tag',
+          reason: `tag ${p} (protected) now points at ${digest}`,
+        };
       }
     }
     const outcome = await this.client.deleteManifest(repository, digest);
@@ -286,7 +407,9 @@ export class ImageRegistry {
     await mapLimit(digests, INVENTORY_CONCURRENCY, async (d) => {
       ages.set(d, await this.createdAt(repository, d));
     });
-    return [...digests].sort((a, b) => (ages.get(b) ?? Infinity) - (ages.get(a) ?? Infinity) || a.localeCompare(b));
+    return [...digests].sort(
+      (a, b) => (ages.get(b) ?? Infinity) - (ages.get(a) ?? Infinity) || a.localeCompare(b),
+    );
   }
 
   private async createdAt(repository: string, digest: string): Promise<number> {
@@ -298,7 +421,9 @@ export class ImageRegistry {
       if (first) m = await this.client.getManifest(repository, first.digest);
       const config = m.body.config;
       if (!config) return Infinity;
-      const json = JSON.parse(new TextDecoder().decode(await this.client.getBlob(repository, config.digest))) as { created?: unknown };
+      const json = JSON.parse(
+        new TextDecoder().decode(await this.client.getBlob(repository, config.digest)),
+      ) as { created?: unknown };
       return parseTime(typeof json.created === 'string' ? json.created : undefined) ?? Infinity;
     } catch (err) {
       if (err instanceof ManifestNotFoundError || err instanceof SyntaxError) return Infinity;
@@ -307,12 +432,18 @@ export class ImageRegistry {
   }
 
   private protectedPatterns(repository: string, extra: readonly string[]): string[] {
-    const configured = this.client.credentialsFor(repository)?.protectedTags ?? DEFAULT_PROTECTED_TAGS;
+    const configured =
+      this.client.credentialsFor(repository)?.protectedTags ?? DEFAULT_PROTECTED_TAGS;
     return [...new Set([...configured, ...extra])];
   }
 
   private logTag(repository: string, tag: string, result: DeleteTagResult): DeleteTagResult {
-    logger.info(result.deleted ? 'registry: deleted tag' : 'registry: tag already absent', { repository, tag, method: result.method, reason: result.reason });
+    logger.info(result.deleted ? 'registry: deleted tag' : 'registry: tag already absent', {
+      repository,
+      tag,
+      method: result.method,
+      reason: result.reason,
+    });
     return result;
   }
 }
@@ -327,7 +458,11 @@ function parseTime(value: string | undefined): number | undefined {
   return Number.isNaN(t) ? undefined : t;
 }
 
-async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+async function mapLimit<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < items.length) {

@@ -6,7 +6,12 @@ export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 export const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
 export const DOCKER_MANIFEST_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json';
 
-export const MANIFEST_MEDIA_TYPES = [OCI_MANIFEST, DOCKER_MANIFEST, OCI_INDEX, DOCKER_MANIFEST_LIST] as const;
+export const MANIFEST_MEDIA_TYPES = [
+  OCI_MANIFEST,
+  DOCKER_MANIFEST,
+  OCI_INDEX,
+  DOCKER_MANIFEST_LIST,
+] as const;
 export type ManifestMediaType = (typeof MANIFEST_MEDIA_TYPES)[number];
 
 /**
@@ -51,10 +56,18 @@ export function baseMediaType(contentType: string | null | undefined): string {
  * of the same bytes with the same Content-Type reproduces the same object. Returns the
  * parsed body for callers that need its children or config.
  */
-export function checkManifest(what: string, contentType: string | null | undefined, bytes: Uint8Array): { mediaType: ManifestMediaType; body: ManifestBody } {
+export function checkManifest(
+  what: string,
+  contentType: string | null | undefined,
+  bytes: Uint8Array,
+): { mediaType: ManifestMediaType; body: ManifestBody } {
   const mediaType = baseMediaType(contentType);
   if (!isManifestMediaType(mediaType)) {
-    throw new UnsupportedMediaTypeError(what, mediaType, `expected one of ${MANIFEST_MEDIA_TYPES.join(', ')}`);
+    throw new UnsupportedMediaTypeError(
+      what,
+      mediaType,
+      `expected one of ${MANIFEST_MEDIA_TYPES.join(', ')}`,
+    );
   }
   let json: unknown;
   try {
@@ -64,7 +77,11 @@ export function checkManifest(what: string, contentType: string | null | undefin
   }
   const parsed = manifestBody.safeParse(json);
   if (!parsed.success) {
-    throw new UnsupportedMediaTypeError(what, mediaType, `body is not a schema 2 manifest: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+    throw new UnsupportedMediaTypeError(
+      what,
+      mediaType,
+      `body is not a schema 2 manifest: ${parsed.error.issues[0]?.message ?? 'invalid'}`,
+    );
   }
   const body = parsed.data;
   // The body's own mediaType is optional in OCI; when present it must agree with the header.
@@ -72,7 +89,11 @@ export function checkManifest(what: string, contentType: string | null | undefin
     throw new UnsupportedMediaTypeError(what, mediaType, `body says ${body.mediaType}`);
   }
   if (isIndexMediaType(mediaType) ? !body.manifests : !body.config) {
-    throw new UnsupportedMediaTypeError(what, mediaType, isIndexMediaType(mediaType) ? 'index without manifests' : 'manifest without config');
+    throw new UnsupportedMediaTypeError(
+      what,
+      mediaType,
+      isIndexMediaType(mediaType) ? 'index without manifests' : 'manifest without config',
+    );
   }
   return { mediaType, body };
 }

@@ -19,8 +19,10 @@ export function parseRepository(repository: string): RepositoryRef {
   const host = repository.slice(0, slash);
   const name = repository.slice(slash + 1);
   if (!HOST.test(host)) throw new InvalidRepositoryError(repository, `bad host ${host}`);
-  if (/[:@]/.test(name)) throw new InvalidRepositoryError(repository, 'a repository has no tag or digest');
-  if (!name.split('/').every((c) => PATH_COMPONENT.test(c))) throw new InvalidRepositoryError(repository, `bad path ${name}`);
+  if (/[:@]/.test(name))
+    throw new InvalidRepositoryError(repository, 'a repository has no tag or digest');
+  if (!name.split('/').every((c) => PATH_COMPONENT.test(c)))
+    throw new InvalidRepositoryError(repository, `bad path ${name}`);
   return { host: host.toLowerCase(), name, full: `${host.toLowerCase()}/${name}` };
 }
 

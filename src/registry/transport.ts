@@ -86,21 +86,47 @@ export class HostTransport {
    * One API request with authentication. A 401 is answered once with fresh credentials
    * for the scope the registry named; a second 401 becomes a typed error.
    */
-  async request(req: { method: string; path: string; repository: string; action: ActionClass; headers?: Record<string, string>; body?: Uint8Array }): Promise<RegistryResponse> {
+  async request(req: {
+    method: string;
+    path: string;
+    repository: string;
+    action: ActionClass;
+    headers?: Record<string, string>;
+    body?: Uint8Array;
+  }): Promise<RegistryResponse> {
     const key = `${req.repository} ${req.action}`;
     let authorization = await this.preemptiveAuthorization(key);
     let fresh = false;
     for (;;) {
       const headers: Record<string, string> = { ...req.headers };
       if (authorization) headers.authorization = authorization;
-      const res = await this.send('registry', req.method, `${this.creds.url}${req.path}`, headers, req.body, req.path);
+      const res = await this.send(
+        'registry',
+        req.method,
+        `${this.creds.url}${req.path}`,
+        headers,
+        req.body,
+        req.path,
+      );
       if (res.status !== 401) return res;
 
       const challenge = parseWwwAuthenticate(res.headers.get('www-authenticate'));
-      if (!challenge) throw new RegistryAuthError(this.creds.host, `${req.method} ${req.path} answered 401 without a usable WWW-Authenticate challenge`);
+      if (!challenge)
+        throw new RegistryAuthError(
+          this.creds.host,
+          `${req.method} ${req.path} answered 401 without a usable WWW-Authenticate challenge`,
+        );
       if (challenge.scheme === 'basic') {
-        if (!this.basicHeader()) throw new RegistryAuthError(this.creds.host, 'the registry asks for a username and password; none are configured');
-        if (fresh) throw new RegistryAuthError(this.creds.host, 'the registry rejected the configured username or password');
+        if (!this.basicHeader())
+          throw new RegistryAuthError(
+            this.creds.host,
+            'the registry asks for a username and password; none are configured',
+          );
+        if (fresh)
+          throw new RegistryAuthError(
+            this.creds.host,
+            'the registry rejected the configured username or password',
+          );
         this.useBasic = true;
         authorization = this.basicHeader();
         fresh = true;
@@ -109,11 +135,24 @@ export class HostTransport {
       if (fresh) {
         // A token just issued for exactly this challenge: asking again cannot help.
         if (challenge.error === 'insufficient_scope') {
-          throw new RegistryPermissionError({ host: this.creds.host, repository: req.repository, action: actionsOf(challenge.scope) ?? req.action, username: this.creds.username });
+          throw new RegistryPermissionError({
+            host: this.creds.host,
+            repository: req.repository,
+            action: actionsOf(challenge.scope) ?? req.action,
+            username: this.creds.username,
+          });
         }
-        throw new RegistryAuthError(this.creds.host, `a fresh token was refused (${challenge.error ?? 'no reason given'}${challenge.errorDescription ? `: ${challenge.errorDescription}` : ''})`);
+        throw new RegistryAuthError(
+          this.creds.host,
+          `a fresh token was refused (${challenge.error ?? 'no reason given'}${challenge.errorDescription ? `: ${challenge.errorDescription}` : ''})`,
+        );
       }
-      if (challenge.error) logger.debug('registry token refused, fetching a new one', { host: this.creds.host, error: challenge.error, scope: challenge.scope });
+      if (challenge.error)
+        logger.debug('registry token refused, fetching a new one', {
+          host: this.creds.host,
+          error: challenge.error,
+          scope: challenge.scope,
+        });
       const scope = challenge.scope ?? '';
       this.tokens.delete(tokenKey(challenge.realm, challenge.service, scope));
       this.challenges.set(key, challenge);
@@ -156,44 +195,84 @@ export class HostTransport {
     return pending;
   }
 
-  private async requestToken(challenge: Extract<Challenge, { scheme: 'bearer' }>, key: string): Promise<string> {
-
+  private async requestToken(
+    challenge: Extract<Challenge, { scheme: 'bearer' }>,
+    key: string,
+  ): Promise<string> {
     let realm: URL;
     try {
       realm = new URL(challenge.realm, this.creds.url);
     } catch {
-      throw new RegistryAuthError(this.creds.host, `token realm ${JSON.stringify(challenge.realm)} is not a URL`);
+      throw new RegistryAuthError(
+        this.creds.host,
+        `token realm ${JSON.stringify(challenge.realm)} is not a URL`,
+      );
     }
     if (challenge.service) realm.searchParams.set('service', challenge.service);
-    if (challenge.scope) for (const s of challenge.scope.split(' ')) if (s) realm.searchParams.append('scope', s);
+    if (challenge.scope)
+      for (const s of challenge.scope.split(' ')) if (s) realm.searchParams.append('scope', s);
     const headers: Record<string, string> = { accept: 'application/json' };
     const basic = this.basicHeader();
     if (basic) headers.authorization = basic;
 
     const started = this.now();
-    const res = await this.send('token', 'GET', realm.toString(), headers, undefined, realm.pathname);
+    const res = await this.send(
+      'token',
+      'GET',
+      realm.toString(),
+      headers,
+      undefined,
+      realm.pathname,
+    );
     if (res.status === 401 || res.status === 403) {
-      throw new RegistryAuthError(this.creds.host, `the token server ${realm.origin} rejected ${this.creds.username ? `user ${this.creds.username}` : 'anonymous access'} (HTTP ${res.status})`);
+      throw new RegistryAuthError(
+        this.creds.host,
+        `the token server ${realm.origin} rejected ${this.creds.username ? `user ${this.creds.username}` : 'anonymous access'} (HTTP ${res.status})`,
+      );
     }
-    if (res.status !== 200) throw new RegistryAuthError(this.creds.host, `the token server ${realm.origin} answered HTTP ${res.status}`);
+    if (res.status !== 200)
+      throw new RegistryAuthError(
+        this.creds.host,
+        `the token server ${realm.origin} answered HTTP ${res.status}`,
+      );
     let body: unknown;
     try {
       body = JSON.parse(new TextDecoder().decode(res.bytes));
     } catch {
-      throw new RegistryAuthError(this.creds.host, `the token server ${realm.origin} answered something other than JSON`);
+      throw new RegistryAuthError(
+        this.creds.host,
+        `the token server ${realm.origin} answered something other than JSON`,
+      );
     }
     const b = (body ?? {}) as { token?: unknown; access_token?: unknown; expires_in?: unknown };
-    const token = typeof b.token === 'string' && b.token ? b.token : typeof b.access_token === 'string' ? b.access_token : '';
-    if (!token) throw new RegistryAuthError(this.creds.host, `the token server ${realm.origin} answered without a token`);
+    const token =
+      typeof b.token === 'string' && b.token
+        ? b.token
+        : typeof b.access_token === 'string'
+          ? b.access_token
+          : '';
+    if (!token)
+      throw new RegistryAuthError(
+        this.creds.host,
+        `the token server ${realm.origin} answered without a token`,
+      );
     // The spec's default lifetime is 60 s; renew a little early so a token never expires in flight.
-    const lifetimeMs = (typeof b.expires_in === 'number' && b.expires_in > 0 ? b.expires_in : 60) * 1000;
+    const lifetimeMs =
+      (typeof b.expires_in === 'number' && b.expires_in > 0 ? b.expires_in : 60) * 1000;
     const expiresAt = started + lifetimeMs - Math.min(10_000, lifetimeMs / 10);
     this.tokens.set(key, { token, expiresAt });
     return token;
   }
 
   /** One exchange, retried with backoff on network errors, timeouts, 429 and 5xx. */
-  private async send(kind: 'registry' | 'token', method: string, url: string, headers: Record<string, string>, body: Uint8Array | undefined, pathForErrors: string): Promise<RegistryResponse> {
+  private async send(
+    kind: 'registry' | 'token',
+    method: string,
+    url: string,
+    headers: Record<string, string>,
+    body: Uint8Array | undefined,
+    pathForErrors: string,
+  ): Promise<RegistryResponse> {
     let lastStatus: number | undefined;
     let lastErr: unknown;
     for (let attempt = 1; attempt <= this.attempts; attempt++) {
@@ -203,13 +282,18 @@ export class HostTransport {
         const res = await this.fetchImpl(url, {
           method,
           headers,
-          body: body === undefined ? undefined : Buffer.from(body.buffer, body.byteOffset, body.byteLength),
+          body:
+            body === undefined
+              ? undefined
+              : Buffer.from(body.buffer, body.byteOffset, body.byteLength),
           redirect: 'follow',
           signal: AbortSignal.timeout(this.timeoutMs),
         });
-        const bytes = method === 'HEAD' ? new Uint8Array() : new Uint8Array(await res.arrayBuffer());
+        const bytes =
+          method === 'HEAD' ? new Uint8Array() : new Uint8Array(await res.arrayBuffer());
         this.emit(kind, method, res.status, started);
-        if (res.status !== 429 && res.status < 500) return { status: res.status, headers: res.headers, bytes };
+        if (res.status !== 429 && res.status < 500)
+          return { status: res.status, headers: res.headers, bytes };
         lastStatus = res.status;
         lastErr = undefined;
         retryAfterMs = parseRetryAfter(res.headers.get('retry-after'));
@@ -220,17 +304,45 @@ export class HostTransport {
       }
       if (attempt < this.attempts) {
         const backoff = Math.min(this.maxBackoffMs, this.backoffMs * 2 ** (attempt - 1));
-        const delay = retryAfterMs !== undefined ? Math.min(retryAfterMs, this.maxBackoffMs) : backoff / 2 + Math.random() * (backoff / 2);
-        logger.warn('registry request failed, retrying', { host: this.creds.host, method, path: pathForErrors, status: lastStatus ?? 'network-error', attempt, delayMs: Math.round(delay) });
+        const delay =
+          retryAfterMs !== undefined
+            ? Math.min(retryAfterMs, this.maxBackoffMs)
+            : backoff / 2 + Math.random() * (backoff / 2);
+        logger.warn('registry request failed, retrying', {
+          host: this.creds.host,
+          method,
+          path: pathForErrors,
+          status: lastStatus ?? 'network-error',
+          attempt,
+          delayMs: Math.round(delay),
+        });
         await this.sleep(delay);
       }
     }
-    throw new RegistryUnavailableError({ host: this.creds.host, method, path: pathForErrors, status: lastStatus, attempts: this.attempts, cause: lastErr });
+    throw new RegistryUnavailableError({
+      host: this.creds.host,
+      method,
+      path: pathForErrors,
+      status: lastStatus,
+      attempts: this.attempts,
+      cause: lastErr,
+    });
   }
 
-  private emit(kind: 'registry' | 'token', method: string, status: number | 'network-error', started: number): void {
+  private emit(
+    kind: 'registry' | 'token',
+    method: string,
+    status: number | 'network-error',
+    started: number,
+  ): void {
     try {
-      this.onRequest?.({ host: this.creds.host, kind, method, status, durationMs: performance.now() - started });
+      this.onRequest?.({
+        host: this.creds.host,
+        kind,
+        method,
+        status,
+        durationMs: performance.now() - started,
+      });
     } catch (err) {
       logger.warn('registry onRequest hook failed', { error: err });
     }

@@ -1,6 +1,13 @@
 /** A parsed `WWW-Authenticate` challenge (RFC 7235) as registries send it. */
 export type Challenge =
-  | { scheme: 'bearer'; realm: string; service: string | undefined; scope: string | undefined; error: string | undefined; errorDescription: string | undefined }
+  | {
+      scheme: 'bearer';
+      realm: string;
+      service: string | undefined;
+      scope: string | undefined;
+      error: string | undefined;
+      errorDescription: string | undefined;
+    }
   | { scheme: 'basic'; realm: string | undefined };
 
 /**

@@ -4,7 +4,15 @@ import { configSchema, type Config } from '../../src/config/schema.ts';
 import type { CleanupCiJobData } from '../../src/queue/jobs.ts';
 import { ImageRegistry } from '../../src/registry/index.ts';
 import { makeCleanupCiProcessor } from '../../workers/cleanup-ci.ts';
-import { pushRandomImage, tagImage, tagMap, uniqueRepo, startRegistry, type Credentials, type TestRegistry } from '../support/registry.ts';
+import {
+  pushRandomImage,
+  tagImage,
+  tagMap,
+  uniqueRepo,
+  startRegistry,
+  type Credentials,
+  type TestRegistry,
+} from '../support/registry.ts';
 
 let reg: TestRegistry;
 
@@ -19,12 +27,18 @@ function configFor(ciRepository: string, ciTags: string[], user: Credentials): C
   return configSchema.parse({
     redis: { url: 'redis://127.0.0.1:9' },
     gitlab: { url: 'http://127.0.0.1:9', token: 'glpat-test-token' },
-    registries: [{ host: reg.host, url: reg.url, username: user.username, password: user.password }],
+    registries: [
+      { host: reg.host, url: reg.url, username: user.username, password: user.password },
+    ],
     targets: [
       {
         name: 'app',
         gitlab: { project: 'group/app', webhookSecret: 'hook-secret-app' },
-        kubernetes: { namespace: 'prod', deployment: 'app', containers: { app: `${reg.host}/group/app/php-prod` } },
+        kubernetes: {
+          namespace: 'prod',
+          deployment: 'app',
+          containers: { app: `${reg.host}/group/app/php-prod` },
+        },
         images: { ciTags, ciRepository },
       },
     ],
@@ -34,7 +48,18 @@ function configFor(ciRepository: string, ciTags: string[], user: Credentials): C
 const SHA = 'a1b2c3d4e5f60718293a4b5c6d7e8f9012345678';
 
 function job(over: Partial<CleanupCiJobData> = {}): { id: string; data: CleanupCiJobData } {
-  return { id: 'cleanup-ci-42', data: { target: 'app', pipelineId: 42, sha: SHA, ref: 'feature/Login', status: 'failed', correlationId: 'c-1', ...over } };
+  return {
+    id: 'cleanup-ci-42',
+    data: {
+      target: 'app',
+      pipelineId: 42,
+      sha: SHA,
+      ref: 'feature/Login',
+      status: 'failed',
+      correlationId: 'c-1',
+      ...over,
+    },
+  };
 }
 
 describe('CI image cleanup job', () => {
@@ -44,9 +69,21 @@ describe('CI image cleanup job', () => {
     const ciImage = await pushRandomImage(reg.url, admin, name, SHA, { mediaType: 'docker' });
     await tagImage(reg.url, admin, name, SHA, 'cache-feature-login');
     await tagImage(reg.url, admin, name, SHA, 'ci-feature-login-42');
-    const otherPipeline = await pushRandomImage(reg.url, admin, name, 'ffffffffffffffffffffffffffffffffffffffff');
-    const config = configFor(`${reg.host}/${name}`, ['{sha}', 'ci-{ref}-{pipeline}', 'ci-{shortSha}'], admin);
-    const process = makeCleanupCiProcessor({ registry: new ImageRegistry(config.registries, { backoffMs: 1 }), config });
+    const otherPipeline = await pushRandomImage(
+      reg.url,
+      admin,
+      name,
+      'ffffffffffffffffffffffffffffffffffffffff',
+    );
+    const config = configFor(
+      `${reg.host}/${name}`,
+      ['{sha}', 'ci-{ref}-{pipeline}', 'ci-{shortSha}'],
+      admin,
+    );
+    const process = makeCleanupCiProcessor({
+      registry: new ImageRegistry(config.registries, { backoffMs: 1 }),
+      config,
+    });
 
     const result = await process(job());
     expect(result.outcome).toBe('done');
@@ -55,12 +92,18 @@ describe('CI image cleanup job', () => {
       ['ci-feature-login-42', true],
       ['ci-a1b2c3d4', false],
     ]);
-    expect(await tagMap(reg.url, admin, name)).toEqual({ 'cache-feature-login': ciImage, ffffffffffffffffffffffffffffffffffffffff: otherPipeline });
+    expect(await tagMap(reg.url, admin, name)).toEqual({
+      'cache-feature-login': ciImage,
+      ffffffffffffffffffffffffffffffffffffffff: otherPipeline,
+    });
 
     // at-least-once delivery: a second run finds nothing to do
     const again = await process(job());
     expect(again.tags.every((t) => !t.deleted && t.method === 'absent')).toBe(true);
-    expect(await tagMap(reg.url, admin, name)).toEqual({ 'cache-feature-login': ciImage, ffffffffffffffffffffffffffffffffffffffff: otherPipeline });
+    expect(await tagMap(reg.url, admin, name)).toEqual({
+      'cache-feature-login': ciImage,
+      ffffffffffffffffffffffffffffffffffffffff: otherPipeline,
+    });
   });
 
   it('without delete rights the job fails unrecoverably and the tags stay where they were', async () => {
@@ -68,20 +111,41 @@ describe('CI image cleanup job', () => {
     const digest = await pushRandomImage(reg.url, reg.users.admin, name, SHA);
     await tagImage(reg.url, reg.users.admin, name, SHA, 'cache-main');
     const config = configFor(`${reg.host}/${name}`, ['{sha}'], reg.users.pusher);
-    const process = makeCleanupCiProcessor({ registry: new ImageRegistry(config.registries, { backoffMs: 1 }), config });
+    const process = makeCleanupCiProcessor({
+      registry: new ImageRegistry(config.registries, { backoffMs: 1 }),
+      config,
+    });
     const err = await process(job({ status: 'success' })).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UnrecoverableError);
     expect(String(err)).toContain('may not delete');
-    expect(await tagMap(reg.url, reg.users.admin, name)).toEqual({ [SHA]: digest, 'cache-main': digest });
+    expect(await tagMap(reg.url, reg.users.admin, name)).toEqual({
+      [SHA]: digest,
+      'cache-main': digest,
+    });
   });
 
   it('skips running pipelines, unknown targets and targets without CI tags', async () => {
     const config = configFor(`${reg.host}/group/none`, ['{sha}'], reg.users.admin);
-    const process = makeCleanupCiProcessor({ registry: new ImageRegistry(config.registries), config });
-    expect(await process(job({ status: 'running' }))).toMatchObject({ outcome: 'skipped', reason: expect.stringContaining('not final') });
-    expect(await process(job({ target: 'gone' }))).toMatchObject({ outcome: 'skipped', reason: expect.stringContaining('not in the config') });
+    const process = makeCleanupCiProcessor({
+      registry: new ImageRegistry(config.registries),
+      config,
+    });
+    expect(await process(job({ status: 'running' }))).toMatchObject({
+      outcome: 'skipped',
+      reason: expect.stringContaining('not final'),
+    });
+    expect(await process(job({ target: 'gone' }))).toMatchObject({
+      outcome: 'skipped',
+      reason: expect.stringContaining('not in the config'),
+    });
     const bare = configFor(`${reg.host}/group/none`, [], reg.users.admin);
-    expect(await makeCleanupCiProcessor({ registry: new ImageRegistry(bare.registries), config: bare })(job())).toMatchObject({ outcome: 'skipped' });
-    await expect(process({ id: 'x', data: { ...job().data, sha: 'not a sha' } })).rejects.toBeInstanceOf(UnrecoverableError);
+    expect(
+      await makeCleanupCiProcessor({ registry: new ImageRegistry(bare.registries), config: bare })(
+        job(),
+      ),
+    ).toMatchObject({ outcome: 'skipped' });
+    await expect(
+      process({ id: 'x', data: { ...job().data, sha: 'not a sha' } }),
+    ).rejects.toBeInstanceOf(UnrecoverableError);
   });
 });

@@ -13,7 +13,19 @@ import {
   type DeleteSupersededContext,
 } from '../../src/registry/index.ts';
 import { startFaultProxy, type Fault, type FaultProxy } from '../support/fault-proxy.ts';
-import { pushRandomImage, removeTagOnly, resolve, tagImage, tagMap, uniqueRepo, type Credentials, type ImageKind, type TestRegistry, startRegistry, OCI_MANIFEST } from '../support/registry.ts';
+import {
+  pushRandomImage,
+  removeTagOnly,
+  resolve,
+  tagImage,
+  tagMap,
+  uniqueRepo,
+  type Credentials,
+  type ImageKind,
+  type TestRegistry,
+  startRegistry,
+  OCI_MANIFEST,
+} from '../support/registry.ts';
 
 let reg: TestRegistry;
 let proxy: FaultProxy;
@@ -32,11 +44,21 @@ afterAll(async () => {
 
 function creds(user: Credentials, via: 'direct' | 'proxy' = 'direct'): RegistryCredentials {
   const target = via === 'proxy' ? proxy : reg;
-  return { host: target.host, url: target.url, username: user.username, password: user.password, protectedTags: ['prod', 'latest', 'v*'] };
+  return {
+    host: target.host,
+    url: target.url,
+    username: user.username,
+    password: user.password,
+    protectedTags: ['prod', 'latest', 'v*'],
+  };
 }
 
 /** A client with fast retries, so fault tests do not wait on real backoff. */
-function client(user: Credentials = admin, via: 'direct' | 'proxy' = 'direct', extra: { now?: () => number } = {}): ImageRegistry {
+function client(
+  user: Credentials = admin,
+  via: 'direct' | 'proxy' = 'direct',
+  extra: { now?: () => number } = {},
+): ImageRegistry {
   return new ImageRegistry([creds(user, via)], { backoffMs: 1, maxBackoffMs: 5, ...extra });
 }
 
@@ -44,44 +66,79 @@ function ref(name: string, via: 'direct' | 'proxy' = 'direct'): string {
   return `${via === 'proxy' ? proxy.host : reg.host}/${name}`;
 }
 
-function ctx(newDigest: string, over: Partial<DeleteSupersededContext> = {}): DeleteSupersededContext {
-  return { newDigest, runningDigests: new Set(), keepReleases: 0, releaseTagPattern: 'prod-*', ...over };
+function ctx(
+  newDigest: string,
+  over: Partial<DeleteSupersededContext> = {},
+): DeleteSupersededContext {
+  return {
+    newDigest,
+    runningDigests: new Set(),
+    keepReleases: 0,
+    releaseTagPattern: 'prod-*',
+    ...over,
+  };
 }
 
 /** The deploy job's registry steps: push prod-<sha>, promote to prod, clean the superseded digest. */
-async function release(r: ImageRegistry, name: string, sha: string, kind: ImageKind = 'oci', created?: string) {
-  const digest = await pushRandomImage(reg.url, admin, name, `prod-${sha}`, { mediaType: kind, ...(created ? { created } : {}) });
+async function release(
+  r: ImageRegistry,
+  name: string,
+  sha: string,
+  kind: ImageKind = 'oci',
+  created?: string,
+) {
+  const digest = await pushRandomImage(reg.url, admin, name, `prod-${sha}`, {
+    mediaType: kind,
+    ...(created ? { created } : {}),
+  });
   const promoted = await r.promote(ref(name), `prod-${sha}`, 'prod');
   return { digest, promoted };
 }
 
 describe('promote', () => {
-  it.each<ImageKind>(['oci', 'docker', 'oci-index', 'docker-list'])('copies a %s manifest to a prod tag that does not exist yet', async (kind) => {
-    const name = uniqueRepo();
-    const r = client();
-    const digest = await pushRandomImage(reg.url, admin, name, 'prod-aaa', { mediaType: kind });
-    const result = await r.promote(ref(name), 'prod-aaa', 'prod');
-    expect(result).toEqual({ previousDigest: null, newDigest: digest, changed: true });
-    expect(await tagMap(reg.url, admin, name)).toEqual({ prod: digest, 'prod-aaa': digest });
-  });
+  it.each<ImageKind>(['oci', 'docker', 'oci-index', 'docker-list'])(
+    'copies a %s manifest to a prod tag that does not exist yet',
+    async (kind) => {
+      const name = uniqueRepo();
+      const r = client();
+      const digest = await pushRandomImage(reg.url, admin, name, 'prod-aaa', { mediaType: kind });
+      const result = await r.promote(ref(name), 'prod-aaa', 'prod');
+      expect(result).toEqual({ previousDigest: null, newDigest: digest, changed: true });
+      expect(await tagMap(reg.url, admin, name)).toEqual({ prod: digest, 'prod-aaa': digest });
+    },
+  );
 
   it('moves prod from the previous release and reports it; repeating changes nothing', async () => {
     const name = uniqueRepo();
     const r = client();
     const first = await release(r, name, 'aaa');
     const second = await release(r, name, 'bbb', 'docker');
-    expect(second.promoted).toEqual({ previousDigest: first.digest, newDigest: second.digest, changed: true });
+    expect(second.promoted).toEqual({
+      previousDigest: first.digest,
+      newDigest: second.digest,
+      changed: true,
+    });
     r.resetRequestStats();
-    expect(await r.promote(ref(name), 'prod-bbb', 'prod')).toEqual({ previousDigest: second.digest, newDigest: second.digest, changed: false });
+    expect(await r.promote(ref(name), 'prod-bbb', 'prod')).toEqual({
+      previousDigest: second.digest,
+      newDigest: second.digest,
+      changed: false,
+    });
     expect(Object.keys(r.requestStats().byStatus).some((k) => k.includes('PUT'))).toBe(false);
-    expect(await tagMap(reg.url, admin, name)).toEqual({ prod: second.digest, 'prod-aaa': first.digest, 'prod-bbb': second.digest });
+    expect(await tagMap(reg.url, admin, name)).toEqual({
+      prod: second.digest,
+      'prod-aaa': first.digest,
+      'prod-bbb': second.digest,
+    });
   });
 
   it('fails with ManifestNotFoundError for a missing source tag and leaves prod alone', async () => {
     const name = uniqueRepo();
     const r = client();
     const first = await release(r, name, 'aaa');
-    await expect(r.promote(ref(name), 'prod-missing', 'prod')).rejects.toBeInstanceOf(ManifestNotFoundError);
+    await expect(r.promote(ref(name), 'prod-missing', 'prod')).rejects.toBeInstanceOf(
+      ManifestNotFoundError,
+    );
     expect(await resolve(reg.url, admin, name, 'prod')).toBe(first.digest);
   });
 
@@ -107,15 +164,34 @@ describe('tags list', () => {
       headers: next ? { link: `</v2/${name}/tags/list?last=${next}&n=2>; rel="next"` } : {},
     });
     const addPages = (): void => {
-      proxy.add({ method: 'GET', path: /\/tags\/list\?n=2$/, times: 1, fault: page(['prod', 'prod-aaa'], 'prod-aaa') });
-      proxy.add({ method: 'GET', path: /\/tags\/list\?last=prod-aaa&n=2$/, times: 1, fault: page(['prod-bbb', 'v9'], 'v9') });
+      proxy.add({
+        method: 'GET',
+        path: /\/tags\/list\?n=2$/,
+        times: 1,
+        fault: page(['prod', 'prod-aaa'], 'prod-aaa'),
+      });
+      proxy.add({
+        method: 'GET',
+        path: /\/tags\/list\?last=prod-aaa&n=2$/,
+        times: 1,
+        fault: page(['prod-bbb', 'v9'], 'v9'),
+      });
       proxy.add({ method: 'GET', path: /\/tags\/list\?last=v9&n=2$/, times: 1, fault: page([]) });
     };
     const r = new ImageRegistry([creds(admin, 'proxy')], { tagPageSize: 2 });
     addPages();
-    expect(await r.client.listTags(ref(name, 'proxy'))).toEqual(['prod', 'prod-aaa', 'prod-bbb', 'v9']);
+    expect(await r.client.listTags(ref(name, 'proxy'))).toEqual([
+      'prod',
+      'prod-aaa',
+      'prod-bbb',
+      'v9',
+    ]);
     addPages();
-    expect(await r.deleteSuperseded(ref(name, 'proxy'), a.digest, ctx(b.digest))).toMatchObject({ deleted: false, rule: 'protected-tag', reason: expect.stringContaining('v9') });
+    expect(await r.deleteSuperseded(ref(name, 'proxy'), a.digest, ctx(b.digest))).toMatchObject({
+      deleted: false,
+      rule: 'protected-tag',
+      reason: expect.stringContaining('v9'),
+    });
     proxy.clear();
     expect(await resolve(reg.url, admin, name, 'prod-aaa')).toBe(a.digest);
   });
@@ -128,13 +204,27 @@ describe('deleteSuperseded', () => {
     const a = await release(r, name, 'aaa');
     const other = await pushRandomImage(reg.url, admin, name, 'feature-x');
     const b = await release(r, name, 'bbb');
-    const result = await r.deleteSuperseded(ref(name), b.promoted.previousDigest ?? '', ctx(b.digest));
+    const result = await r.deleteSuperseded(
+      ref(name),
+      b.promoted.previousDigest ?? '',
+      ctx(b.digest),
+    );
     expect(result).toMatchObject({ deleted: true, removedTags: ['prod-aaa'] });
     expect(await resolve(reg.url, admin, name, a.digest)).toBeNull();
-    expect(await tagMap(reg.url, admin, name)).toEqual({ prod: b.digest, 'prod-bbb': b.digest, 'feature-x': other });
+    expect(await tagMap(reg.url, admin, name)).toEqual({
+      prod: b.digest,
+      'prod-bbb': b.digest,
+      'feature-x': other,
+    });
     // idempotent: the job may run again after a crash
-    expect(await r.deleteSuperseded(ref(name), a.digest, ctx(b.digest))).toMatchObject({ deleted: false });
-    expect(await tagMap(reg.url, admin, name)).toEqual({ prod: b.digest, 'prod-bbb': b.digest, 'feature-x': other });
+    expect(await r.deleteSuperseded(ref(name), a.digest, ctx(b.digest))).toMatchObject({
+      deleted: false,
+    });
+    expect(await tagMap(reg.url, admin, name)).toEqual({
+      prod: b.digest,
+      'prod-bbb': b.digest,
+      'feature-x': other,
+    });
   });
 
   it('skips when the digests match (same image rebuilt under a new sha)', async () => {
@@ -144,21 +234,36 @@ describe('deleteSuperseded', () => {
     await tagImage(reg.url, admin, name, 'prod-aaa', 'prod-bbb');
     const b = await r.promote(ref(name), 'prod-bbb', 'prod');
     expect(b).toEqual({ previousDigest: a.digest, newDigest: a.digest, changed: false });
-    expect(await r.deleteSuperseded(ref(name), a.digest, ctx(a.digest))).toMatchObject({ deleted: false, rule: 'same-digest' });
-    expect(await tagMap(reg.url, admin, name)).toEqual({ prod: a.digest, 'prod-aaa': a.digest, 'prod-bbb': a.digest });
+    expect(await r.deleteSuperseded(ref(name), a.digest, ctx(a.digest))).toMatchObject({
+      deleted: false,
+      rule: 'same-digest',
+    });
+    expect(await tagMap(reg.url, admin, name)).toEqual({
+      prod: a.digest,
+      'prod-aaa': a.digest,
+      'prod-bbb': a.digest,
+    });
   });
 
-  it.each(['v1.2.0', 'latest'])('refuses when protected tag %s shares the old digest', async (protectedTag) => {
-    const name = uniqueRepo();
-    const r = client();
-    const a = await release(r, name, 'aaa');
-    await tagImage(reg.url, admin, name, 'prod-aaa', protectedTag);
-    const b = await release(r, name, 'bbb');
-    const result = await r.deleteSuperseded(ref(name), a.digest, ctx(b.digest));
-    expect(result).toMatchObject({ deleted: false, rule: 'protected-tag' });
-    expect(result.reason).toContain(protectedTag);
-    expect(await tagMap(reg.url, admin, name)).toEqual({ prod: b.digest, 'prod-aaa': a.digest, 'prod-bbb': b.digest, [protectedTag]: a.digest });
-  });
+  it.each(['v1.2.0', 'latest'])(
+    'refuses when protected tag %s shares the old digest',
+    async (protectedTag) => {
+      const name = uniqueRepo();
+      const r = client();
+      const a = await release(r, name, 'aaa');
+      await tagImage(reg.url, admin, name, 'prod-aaa', protectedTag);
+      const b = await release(r, name, 'bbb');
+      const result = await r.deleteSuperseded(ref(name), a.digest, ctx(b.digest));
+      expect(result).toMatchObject({ deleted: false, rule: 'protected-tag' });
+      expect(result.reason).toContain(protectedTag);
+      expect(await tagMap(reg.url, admin, name)).toEqual({
+        prod: b.digest,
+        'prod-aaa': a.digest,
+        'prod-bbb': b.digest,
+        [protectedTag]: a.digest,
+      });
+    },
+  );
 
   it('honours protected tags passed by the caller on top of the configured ones', async () => {
     const name = uniqueRepo();
@@ -166,7 +271,9 @@ describe('deleteSuperseded', () => {
     const a = await release(r, name, 'aaa');
     await tagImage(reg.url, admin, name, 'prod-aaa', 'stable-2024');
     const b = await release(r, name, 'bbb');
-    expect(await r.deleteSuperseded(ref(name), a.digest, ctx(b.digest, { protectedTags: ['stable-*'] }))).toMatchObject({ deleted: false, rule: 'protected-tag' });
+    expect(
+      await r.deleteSuperseded(ref(name), a.digest, ctx(b.digest, { protectedTags: ['stable-*'] })),
+    ).toMatchObject({ deleted: false, rule: 'protected-tag' });
     expect(await resolve(reg.url, admin, name, 'stable-2024')).toBe(a.digest);
   });
 
@@ -177,11 +284,29 @@ describe('deleteSuperseded', () => {
     const r = client(admin, 'proxy');
     // The inventory reads prod once (still b); the second read, just before the delete, sees a
     // rollback that pointed prod back at a in between.
-    proxy.add({ method: 'HEAD', path: /\/manifests\/prod$/, withToken: true, skip: 1, times: 1, fault: { kind: 'before', run: async () => void (await tagImage(reg.url, admin, name, 'prod-aaa', 'prod')) } });
+    proxy.add({
+      method: 'HEAD',
+      path: /\/manifests\/prod$/,
+      withToken: true,
+      skip: 1,
+      times: 1,
+      fault: {
+        kind: 'before',
+        run: async () => void (await tagImage(reg.url, admin, name, 'prod-aaa', 'prod')),
+      },
+    });
     const result = await r.deleteSuperseded(ref(name, 'proxy'), a.digest, ctx(b.digest));
     proxy.clear();
-    expect(result).toMatchObject({ deleted: false, rule: 'protected-tag', reason: expect.stringContaining('now points') });
-    expect(await tagMap(reg.url, admin, name)).toEqual({ prod: a.digest, 'prod-aaa': a.digest, 'prod-bbb': b.digest });
+    expect(result).toMatchObject({
+      deleted: false,
+      rule: 'protected-tag',
+      reason: expect.stringContaining('now points'),
+    });
+    expect(await tagMap(reg.url, admin, name)).toEqual({
+      prod: a.digest,
+      'prod-aaa': a.digest,
+      'prod-bbb': b.digest,
+    });
   });
 
   it('refuses a digest a live Deployment still runs', async () => {
@@ -189,7 +314,13 @@ describe('deleteSuperseded', () => {
     const r = client();
     const a = await release(r, name, 'aaa');
     const b = await release(r, name, 'bbb');
-    expect(await r.deleteSuperseded(ref(name), a.digest, ctx(b.digest, { runningDigests: new Set([a.digest]) }))).toMatchObject({ deleted: false, rule: 'running' });
+    expect(
+      await r.deleteSuperseded(
+        ref(name),
+        a.digest,
+        ctx(b.digest, { runningDigests: new Set([a.digest]) }),
+      ),
+    ).toMatchObject({ deleted: false, rule: 'running' });
     expect(await resolve(reg.url, admin, name, 'prod-aaa')).toBe(a.digest);
   });
 
@@ -200,8 +331,17 @@ describe('deleteSuperseded', () => {
     const b = await release(r, name, 'bbb');
     const index = await r.client.getManifest(ref(name), a.digest);
     const child = index.body.manifests?.[0]?.digest ?? '';
-    expect(await r.deleteSuperseded(ref(name), a.digest, ctx(b.digest, { runningDigests: new Set([child]) }))).toMatchObject({ deleted: false, rule: 'running' });
-    expect(await r.deleteSuperseded(ref(name), child, ctx(b.digest))).toMatchObject({ deleted: false, rule: 'referenced-by-index' });
+    expect(
+      await r.deleteSuperseded(
+        ref(name),
+        a.digest,
+        ctx(b.digest, { runningDigests: new Set([child]) }),
+      ),
+    ).toMatchObject({ deleted: false, rule: 'running' });
+    expect(await r.deleteSuperseded(ref(name), child, ctx(b.digest))).toMatchObject({
+      deleted: false,
+      rule: 'referenced-by-index',
+    });
     expect(await resolve(reg.url, admin, name, child)).toBe(child);
     expect(await resolve(reg.url, admin, name, 'prod-aaa')).toBe(a.digest);
   });
@@ -212,17 +352,32 @@ describe('deleteSuperseded', () => {
     const rel1 = await release(r, name, 'r1', 'oci', '2026-01-01T00:00:00Z');
     const rel2 = await release(r, name, 'r2', 'docker', '2026-01-02T00:00:00Z');
     const keep = ctx(rel2.digest, { keepReleases: 1 });
-    expect(await r.deleteSuperseded(ref(name), rel1.digest, keep)).toMatchObject({ deleted: false, rule: 'retention' });
+    expect(await r.deleteSuperseded(ref(name), rel1.digest, keep)).toMatchObject({
+      deleted: false,
+      rule: 'retention',
+    });
     const rel3 = await release(r, name, 'r3', 'oci-index', '2026-01-03T00:00:00Z');
     const keep3 = ctx(rel3.digest, { keepReleases: 1 });
-    expect(await r.deleteSuperseded(ref(name), rel2.digest, keep3)).toMatchObject({ deleted: false, rule: 'retention' });
+    expect(await r.deleteSuperseded(ref(name), rel2.digest, keep3)).toMatchObject({
+      deleted: false,
+      rule: 'retention',
+    });
     const pruned = await r.pruneReleases(ref(name), keep3);
     expect(pruned).toEqual([expect.objectContaining({ deleted: true, removedTags: ['prod-r1'] })]);
-    expect(await tagMap(reg.url, admin, name)).toEqual({ prod: rel3.digest, 'prod-r2': rel2.digest, 'prod-r3': rel3.digest });
+    expect(await tagMap(reg.url, admin, name)).toEqual({
+      prod: rel3.digest,
+      'prod-r2': rel2.digest,
+      'prod-r3': rel3.digest,
+    });
     expect(await r.pruneReleases(ref(name), keep3)).toEqual([]);
     // with keepReleases 0, as in the original workflow, the previous release goes
-    expect(await r.deleteSuperseded(ref(name), rel2.digest, ctx(rel3.digest))).toMatchObject({ deleted: true });
-    expect(await tagMap(reg.url, admin, name)).toEqual({ prod: rel3.digest, 'prod-r3': rel3.digest });
+    expect(await r.deleteSuperseded(ref(name), rel2.digest, ctx(rel3.digest))).toMatchObject({
+      deleted: true,
+    });
+    expect(await tagMap(reg.url, admin, name)).toEqual({
+      prod: rel3.digest,
+      'prod-r3': rel3.digest,
+    });
   });
 });
 
@@ -230,14 +385,22 @@ describe('deleteTag', () => {
   it('removes only the CI tag when the branch cache tag shares its digest', async () => {
     const name = uniqueRepo('group/app-ci');
     const r = client();
-    const digest = await pushRandomImage(reg.url, admin, name, 'ci-abc123', { mediaType: 'docker' });
+    const digest = await pushRandomImage(reg.url, admin, name, 'ci-abc123', {
+      mediaType: 'docker',
+    });
     await tagImage(reg.url, admin, name, 'ci-abc123', 'cache-main');
     const unrelated = await pushRandomImage(reg.url, admin, name, 'ci-def456');
     const result = await r.deleteTag(ref(name), 'ci-abc123');
     expect(result).toMatchObject({ deleted: true, method: 'dummy-manifest' });
-    expect(await tagMap(reg.url, admin, name)).toEqual({ 'cache-main': digest, 'ci-def456': unrelated });
+    expect(await tagMap(reg.url, admin, name)).toEqual({
+      'cache-main': digest,
+      'ci-def456': unrelated,
+    });
     expect(await resolve(reg.url, admin, name, digest)).toBe(digest);
-    expect(await r.deleteTag(ref(name), 'ci-abc123')).toMatchObject({ deleted: false, method: 'absent' });
+    expect(await r.deleteTag(ref(name), 'ci-abc123')).toMatchObject({
+      deleted: false,
+      method: 'absent',
+    });
   });
 
   it("uses the registry's delete-by-tag where it answers for it (an OCI 1.1 registry, emulated)", async () => {
@@ -245,9 +408,22 @@ describe('deleteTag', () => {
     const digest = await pushRandomImage(reg.url, admin, name, 'ci-abc123');
     await tagImage(reg.url, admin, name, 'ci-abc123', 'cache-main');
     const r = client(admin, 'proxy');
-    proxy.add({ method: 'DELETE', path: /\/manifests\/ci-abc123$/, withToken: true, times: 1, fault: { kind: 'status', status: 202, run: () => removeTagOnly(reg.url, admin, name, 'ci-abc123') } });
+    proxy.add({
+      method: 'DELETE',
+      path: /\/manifests\/ci-abc123$/,
+      withToken: true,
+      times: 1,
+      fault: {
+        kind: 'status',
+        status: 202,
+        run: () => removeTagOnly(reg.url, admin, name, 'ci-abc123'),
+      },
+    });
     const seenBefore = proxy.seen.length;
-    expect(await r.deleteTag(ref(name, 'proxy'), 'ci-abc123')).toMatchObject({ deleted: true, method: 'delete-by-tag' });
+    expect(await r.deleteTag(ref(name, 'proxy'), 'ci-abc123')).toMatchObject({
+      deleted: true,
+      method: 'delete-by-tag',
+    });
     expect(proxy.seen.slice(seenBefore).some((s) => s.method === 'PUT')).toBe(false);
     expect(await tagMap(reg.url, admin, name)).toEqual({ 'cache-main': digest });
   });
@@ -257,8 +433,17 @@ describe('deleteTag', () => {
     const digest = await pushRandomImage(reg.url, admin, name, 'ci-abc123');
     await tagImage(reg.url, admin, name, 'ci-abc123', 'cache-main');
     const r = client(admin, 'proxy');
-    proxy.add({ method: 'DELETE', path: /\/manifests\/ci-abc123$/, withToken: true, times: 1, fault: { kind: 'status', status: 202 } });
-    expect(await r.deleteTag(ref(name, 'proxy'), 'ci-abc123')).toMatchObject({ deleted: true, method: 'dummy-manifest' });
+    proxy.add({
+      method: 'DELETE',
+      path: /\/manifests\/ci-abc123$/,
+      withToken: true,
+      times: 1,
+      fault: { kind: 'status', status: 202 },
+    });
+    expect(await r.deleteTag(ref(name, 'proxy'), 'ci-abc123')).toMatchObject({
+      deleted: true,
+      method: 'dummy-manifest',
+    });
     expect(await tagMap(reg.url, admin, name)).toEqual({ 'cache-main': digest });
   });
 
@@ -279,12 +464,22 @@ describe('permissions', () => {
     const pusher = client(reg.users.pusher);
     const b = await pushRandomImage(reg.url, admin, name, 'prod-bbb');
     // pull + push is enough to promote
-    expect(await pusher.promote(ref(name), 'prod-bbb', 'prod')).toMatchObject({ previousDigest: a.digest, newDigest: b, changed: true });
+    expect(await pusher.promote(ref(name), 'prod-bbb', 'prod')).toMatchObject({
+      previousDigest: a.digest,
+      newDigest: b,
+      changed: true,
+    });
     const before = await tagMap(reg.url, admin, name);
 
-    const refused = await pusher.deleteSuperseded(ref(name), a.digest, ctx(b)).catch((e: unknown) => e);
+    const refused = await pusher
+      .deleteSuperseded(ref(name), a.digest, ctx(b))
+      .catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(RegistryPermissionError);
-    expect(refused).toMatchObject({ action: 'delete', repository: name, username: reg.users.pusher.username });
+    expect(refused).toMatchObject({
+      action: 'delete',
+      repository: name,
+      username: reg.users.pusher.username,
+    });
     expect(isRetryable(refused)).toBe(false);
     expect(String(refused)).not.toContain(reg.users.pusher.password);
 
@@ -297,7 +492,9 @@ describe('permissions', () => {
     const name = uniqueRepo();
     await pushRandomImage(reg.url, admin, name, 'prod-aaa');
     const bad = { username: admin.username, password: 'wrong-password-1234' };
-    const err = await client(bad).digestOf(ref(name), 'prod-aaa').catch((e: unknown) => e);
+    const err = await client(bad)
+      .digestOf(ref(name), 'prod-aaa')
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RegistryAuthError);
     expect(String(err)).toContain(admin.username);
     expect(String(err)).not.toContain('wrong-password-1234');
@@ -311,8 +508,17 @@ describe('faults between rollhook and the registry', () => {
     const a = await pushRandomImage(reg.url, admin, name, 'prod-aaa');
     expect(await r.digestOf(ref(name, 'proxy'), 'prod-aaa')).toBe(a);
     const issued = reg.tokenServer.issued();
-    proxy.add({ method: 'GET', withToken: true, path: /\/manifests\/prod-aaa$/, times: 1, fault: { kind: 'invalid-token' } });
-    expect(await r.promote(ref(name, 'proxy'), 'prod-aaa', 'prod')).toMatchObject({ newDigest: a, changed: true });
+    proxy.add({
+      method: 'GET',
+      withToken: true,
+      path: /\/manifests\/prod-aaa$/,
+      times: 1,
+      fault: { kind: 'invalid-token' },
+    });
+    expect(await r.promote(ref(name, 'proxy'), 'prod-aaa', 'prod')).toMatchObject({
+      newDigest: a,
+      changed: true,
+    });
     expect(reg.tokenServer.issued() - issued).toBe(2); // the replaced pull token, and the push token
     expect(r.requestStats().byStatus['registry GET 401']).toBe(1);
     expect(await resolve(reg.url, admin, name, 'prod')).toBe(a);
@@ -350,7 +556,13 @@ describe('faults between rollhook and the registry', () => {
     const r = client(admin, 'proxy');
     const a = await release(client(), name, 'aaa');
     const b = await release(client(), name, 'bbb');
-    proxy.add({ method: 'DELETE', withToken: true, path: new RegExp(`/manifests/${a.digest}$`), times: 1, fault: { kind: 'status', status: 500 } });
+    proxy.add({
+      method: 'DELETE',
+      withToken: true,
+      path: new RegExp(`/manifests/${a.digest}$`),
+      times: 1,
+      fault: { kind: 'status', status: 500 },
+    });
     const result = await r.deleteSuperseded(ref(name, 'proxy'), a.digest, ctx(b.digest));
     expect(result).toMatchObject({ deleted: true });
     expect(r.requestStats().byStatus['registry DELETE 500']).toBe(1);
@@ -363,8 +575,17 @@ describe('faults between rollhook and the registry', () => {
     const r = client(admin, 'proxy');
     const a = await release(client(), name, 'aaa');
     const b = await release(client(), name, 'bbb');
-    proxy.add({ method: 'DELETE', path: new RegExp(`/manifests/${a.digest}$`), times: 1, withToken: true, fault: { kind: 'forward-then-status', status: 500 } });
-    expect(await r.deleteSuperseded(ref(name, 'proxy'), a.digest, ctx(b.digest))).toMatchObject({ deleted: false, reason: expect.stringContaining('already gone') });
+    proxy.add({
+      method: 'DELETE',
+      path: new RegExp(`/manifests/${a.digest}$`),
+      times: 1,
+      withToken: true,
+      fault: { kind: 'forward-then-status', status: 500 },
+    });
+    expect(await r.deleteSuperseded(ref(name, 'proxy'), a.digest, ctx(b.digest))).toMatchObject({
+      deleted: false,
+      reason: expect.stringContaining('already gone'),
+    });
     expect(await resolve(reg.url, admin, name, a.digest)).toBeNull();
     expect(await tagMap(reg.url, admin, name)).toEqual({ prod: b.digest, 'prod-bbb': b.digest });
   });
@@ -374,8 +595,15 @@ describe('faults between rollhook and the registry', () => {
     const r = client(admin, 'proxy');
     const a = await release(client(), name, 'aaa');
     const b = await release(client(), name, 'bbb');
-    proxy.add({ method: 'DELETE', path: new RegExp(`/manifests/${a.digest}$`), times: 10, fault: { kind: 'status', status: 503 } });
-    const err = await r.deleteSuperseded(ref(name, 'proxy'), a.digest, ctx(b.digest)).catch((e: unknown) => e);
+    proxy.add({
+      method: 'DELETE',
+      path: new RegExp(`/manifests/${a.digest}$`),
+      times: 10,
+      fault: { kind: 'status', status: 503 },
+    });
+    const err = await r
+      .deleteSuperseded(ref(name, 'proxy'), a.digest, ctx(b.digest))
+      .catch((e: unknown) => e);
     proxy.clear();
     expect(err).toBeInstanceOf(RegistryUnavailableError);
     expect(err).toMatchObject({ status: 503, attempts: 4 });
@@ -387,13 +615,31 @@ describe('faults between rollhook and the registry', () => {
     const name = uniqueRepo();
     const r = client(admin, 'proxy');
     const a = await pushRandomImage(reg.url, admin, name, 'prod-aaa');
-    proxy.add({ method: 'HEAD', path: /\/manifests\/prod$/, times: 1, fault: { kind: 'status', status: 429, headers: { 'retry-after': '0' } } });
-    proxy.add({ method: 'GET', path: /\/manifests\/prod-aaa$/, times: 1, fault: { kind: 'reset' } });
-    expect(await r.promote(ref(name, 'proxy'), 'prod-aaa', 'prod')).toMatchObject({ newDigest: a, changed: true });
+    proxy.add({
+      method: 'HEAD',
+      path: /\/manifests\/prod$/,
+      times: 1,
+      fault: { kind: 'status', status: 429, headers: { 'retry-after': '0' } },
+    });
+    proxy.add({
+      method: 'GET',
+      path: /\/manifests\/prod-aaa$/,
+      times: 1,
+      fault: { kind: 'reset' },
+    });
+    expect(await r.promote(ref(name, 'proxy'), 'prod-aaa', 'prod')).toMatchObject({
+      newDigest: a,
+      changed: true,
+    });
     expect(r.requestStats().byStatus['registry GET network-error']).toBe(1);
 
     const b = await pushRandomImage(reg.url, admin, name, 'prod-bbb');
-    proxy.add({ method: 'PUT', path: /\/manifests\/prod$/, times: 1, fault: { kind: 'status', status: 400 } });
+    proxy.add({
+      method: 'PUT',
+      path: /\/manifests\/prod$/,
+      times: 1,
+      fault: { kind: 'status', status: 400 },
+    });
     r.resetRequestStats();
     const err = await r.promote(ref(name, 'proxy'), 'prod-bbb', 'prod').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RegistryRequestError);
@@ -408,7 +654,12 @@ describe('faults between rollhook and the registry', () => {
     const r = client(admin, 'proxy');
     await pushRandomImage(reg.url, admin, name, 'prod-aaa', { mediaType: 'oci' });
     for (const wrong of ['text/plain', 'application/vnd.docker.distribution.manifest.v2+json']) {
-      proxy.add({ method: 'GET', path: /\/manifests\/prod-aaa$/, times: 1, fault: { kind: 'content-type', value: wrong } });
+      proxy.add({
+        method: 'GET',
+        path: /\/manifests\/prod-aaa$/,
+        times: 1,
+        fault: { kind: 'content-type', value: wrong },
+      });
       const err = await r.promote(ref(name, 'proxy'), 'prod-aaa', 'prod').catch((e: unknown) => e);
       expect(err).toBeInstanceOf(UnsupportedMediaTypeError);
       expect(isRetryable(err)).toBe(false);
@@ -418,7 +669,14 @@ describe('faults between rollhook and the registry', () => {
     const direct = client();
     const m = await direct.client.getManifest(ref(name), 'prod-aaa');
     expect(m.mediaType).toBe(OCI_MANIFEST);
-    const put = await direct.client.putManifest(ref(name), 'prod', m.bytes, 'application/vnd.docker.distribution.manifest.list.v2+json').catch((e: unknown) => e);
+    const put = await direct.client
+      .putManifest(
+        ref(name),
+        'prod',
+        m.bytes,
+        'application/vnd.docker.distribution.manifest.list.v2+json',
+      )
+      .catch((e: unknown) => e);
     expect(put).toBeInstanceOf(RegistryRequestError);
     expect(await resolve(reg.url, admin, name, 'prod')).toBeNull();
   });

@@ -7,7 +7,13 @@ import { createServer, request as httpRequest, type IncomingMessage, type Server
  */
 export type Fault =
   /** answer this status without forwarding (after `run`, to emulate what another registry would do) */
-  | { kind: 'status'; status: number; headers?: Record<string, string>; body?: string; run?: () => Promise<void> }
+  | {
+      kind: 'status';
+      status: number;
+      headers?: Record<string, string>;
+      body?: string;
+      run?: () => Promise<void>;
+    }
   /** forward (the registry acts), then answer this status instead of the registry's */
   | { kind: 'forward-then-status'; status: number }
   /** forward without credentials and answer the registry's challenge with error="invalid_token", as for an expired token */
@@ -46,20 +52,33 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   const rules: FaultRule[] = [];
   const seen: FaultProxy['seen'] = [];
 
-  const forward = (req: IncomingMessage, body: Buffer, dropAuth: boolean): Promise<{ status: number; headers: Record<string, string | string[]>; body: Buffer }> =>
+  const forward = (
+    req: IncomingMessage,
+    body: Buffer,
+    dropAuth: boolean,
+  ): Promise<{ status: number; headers: Record<string, string | string[]>; body: Buffer }> =>
     new Promise((resolve, reject) => {
       const headers = { ...req.headers };
       if (dropAuth) delete headers.authorization;
-      const up = httpRequest({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const out: Record<string, string | string[]> = {};
-          for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) out[k] = v;
-          resolve({ status: res.statusCode ?? 502, headers: out, body: Buffer.concat(chunks) });
-        });
-        res.on('error', reject);
-      });
+      const up = httpRequest(
+        {
+          host: upstream.hostname,
+          port: upstream.port,
+          method: req.method,
+          path: req.url,
+          headers,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const out: Record<string, string | string[]> = {};
+            for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) out[k] = v;
+            resolve({ status: res.statusCode ?? 502, headers: out, body: Buffer.concat(chunks) });
+          });
+          res.on('error', reject);
+        },
+      );
       up.on('error', reject);
       up.end(body);
     });
@@ -73,7 +92,11 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
         const method = req.method ?? 'GET';
         const path = req.url ?? '/';
         const rule = rules.find(
-          (r) => r.times > 0 && (!r.method || r.method === method) && (!r.path || r.path.test(path)) && (!r.withToken || /^Bearer /i.test(req.headers.authorization ?? '')),
+          (r) =>
+            r.times > 0 &&
+            (!r.method || r.method === method) &&
+            (!r.path || r.path.test(path)) &&
+            (!r.withToken || /^Bearer /i.test(req.headers.authorization ?? '')),
         );
         let fault = rule?.fault;
         if (rule && (rule.skip ?? 0) > 0) {
@@ -89,14 +112,18 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
           if (fault?.kind === 'status') {
             await fault.run?.();
             seen.push({ method, path, status: fault.status });
-            res.writeHead(fault.status, { 'content-type': 'application/json', ...fault.headers }).end(fault.body ?? '{"errors":[{"code":"UNKNOWN","message":"injected fault"}]}');
+            res
+              .writeHead(fault.status, { 'content-type': 'application/json', ...fault.headers })
+              .end(fault.body ?? '{"errors":[{"code":"UNKNOWN","message":"injected fault"}]}');
             return;
           }
           if (fault?.kind === 'before') await fault.run();
           const answer = await forward(req, body, fault?.kind === 'invalid-token');
           if (fault?.kind === 'forward-then-status') {
             seen.push({ method, path, status: fault.status });
-            res.writeHead(fault.status, { 'content-type': 'application/json' }).end('{"errors":[{"code":"UNKNOWN","message":"injected fault after forwarding"}]}');
+            res
+              .writeHead(fault.status, { 'content-type': 'application/json' })
+              .end('{"errors":[{"code":"UNKNOWN","message":"injected fault after forwarding"}]}');
             return;
           }
           if (fault?.kind === 'invalid-token') {
@@ -107,7 +134,9 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
           if (fault?.kind === 'content-type') answer.headers['content-type'] = fault.value;
           seen.push({ method, path, status: answer.status });
           delete answer.headers['transfer-encoding'];
-          res.writeHead(answer.status, answer.headers).end(method === 'HEAD' ? undefined : answer.body);
+          res
+            .writeHead(answer.status, answer.headers)
+            .end(method === 'HEAD' ? undefined : answer.body);
         } catch (err) {
           seen.push({ method, path, status: 502 });
           res.writeHead(502).end(String(err));

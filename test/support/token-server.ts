@@ -1,5 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { createHash, createPrivateKey, createSign, timingSafeEqual, X509Certificate, type KeyObject } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createSign,
+  timingSafeEqual,
+  X509Certificate,
+  type KeyObject,
+} from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
@@ -30,15 +37,42 @@ export interface TokenServer {
   stop(): Promise<void>;
 }
 
-export async function startTokenServer(opts: { dir: string; users: Record<string, TokenUser>; service?: string; issuer?: string; ttlSeconds?: number }): Promise<TokenServer> {
+export async function startTokenServer(opts: {
+  dir: string;
+  users: Record<string, TokenUser>;
+  service?: string;
+  issuer?: string;
+  ttlSeconds?: number;
+}): Promise<TokenServer> {
   const service = opts.service ?? 'rollhook-test-registry';
   const issuer = opts.issuer ?? 'rollhook-test-issuer';
   const keyPath = join(opts.dir, 'token.key');
   const certPath = join(opts.dir, 'token.crt');
   try {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyPath, '-out', certPath, '-days', '2', '-subj', '/CN=rollhook-test-token'], { stdio: 'pipe' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        keyPath,
+        '-out',
+        certPath,
+        '-days',
+        '2',
+        '-subj',
+        '/CN=rollhook-test-token',
+      ],
+      { stdio: 'pipe' },
+    );
   } catch (err) {
-    throw new Error(`token server: openssl could not make a certificate (apt-get install openssl): ${String(err)}`, { cause: err });
+    throw new Error(
+      `token server: openssl could not make a certificate (apt-get install openssl): ${String(err)}`,
+      { cause: err },
+    );
   }
   const key = createPrivateKey(readFileSync(keyPath));
   const kid = libtrustKeyId(new X509Certificate(readFileSync(certPath)).publicKey);
@@ -54,7 +88,12 @@ export async function startTokenServer(opts: { dir: string; users: Record<string
     }
     const user = authenticate(req.headers.authorization, opts.users);
     if (user === 'bad') {
-      res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Basic realm="token"' }).end('{"details":"wrong username or password"}');
+      res
+        .writeHead(401, {
+          'content-type': 'application/json',
+          'www-authenticate': 'Basic realm="token"',
+        })
+        .end('{"details":"wrong username or password"}');
       return;
     }
     const access = url.searchParams.getAll('scope').flatMap((scope) => {
@@ -78,7 +117,16 @@ export async function startTokenServer(opts: { dir: string; users: Record<string
       access,
     });
     issued++;
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token, access_token: token, expires_in: ttl, issued_at: new Date().toISOString() }));
+    res
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(
+        JSON.stringify({
+          token,
+          access_token: token,
+          expires_in: ttl,
+          issued_at: new Date().toISOString(),
+        }),
+      );
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -108,7 +156,10 @@ export async function startTokenServer(opts: { dir: string; users: Record<string
   };
 }
 
-function authenticate(header: string | undefined, users: Record<string, TokenUser>): (TokenUser & { name: string }) | 'bad' | undefined {
+function authenticate(
+  header: string | undefined,
+  users: Record<string, TokenUser>,
+): (TokenUser & { name: string }) | 'bad' | undefined {
   if (!header) return undefined;
   const m = /^Basic\s+(.+)$/i.exec(header);
   if (!m?.[1]) return 'bad';

@@ -2,7 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { expandCiTag, refSlug } from '../../workers/cleanup-ci.ts';
 
 describe('CI tag templates', () => {
-  const data = { sha: 'a1b2c3d4e5f60718293a4b5c6d7e8f9012345678', ref: 'Feature/JIRA-12_login', pipelineId: 991 };
+  const data = {
+    sha: 'a1b2c3d4e5f60718293a4b5c6d7e8f9012345678',
+    ref: 'Feature/JIRA-12_login',
+    pipelineId: 991,
+  };
 
   it('expands {sha}, {shortSha}, {ref} and {pipeline}', () => {
     expect(expandCiTag('{sha}', data)).toBe(data.sha);

@@ -1,14 +1,31 @@
 import { describe, expect, it } from 'vitest';
 import { isDigest, sha256Digest, verifyDigest } from '../../src/registry/digest.ts';
-import { DigestMismatchError, InvalidRepositoryError, UnsupportedMediaTypeError } from '../../src/registry/errors.ts';
-import { checkManifest, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST } from '../../src/registry/media-types.ts';
+import {
+  DigestMismatchError,
+  InvalidRepositoryError,
+  UnsupportedMediaTypeError,
+} from '../../src/registry/errors.ts';
+import {
+  checkManifest,
+  DOCKER_MANIFEST,
+  OCI_INDEX,
+  OCI_MANIFEST,
+} from '../../src/registry/media-types.ts';
 import { parseRepository } from '../../src/registry/reference.ts';
-import { firstMatchingPattern, isLiteralPattern, matchesTagPattern } from '../../src/registry/tag-patterns.ts';
+import {
+  firstMatchingPattern,
+  isLiteralPattern,
+  matchesTagPattern,
+} from '../../src/registry/tag-patterns.ts';
 import { parseWwwAuthenticate } from '../../src/registry/www-authenticate.ts';
 
 describe('parseWwwAuthenticate', () => {
   it('reads a distribution Bearer challenge with a comma inside the quoted scope', () => {
-    expect(parseWwwAuthenticate('Bearer realm="https://gitlab.example.com/jwt/auth",service="container_registry",scope="repository:group/app:pull,push"')).toEqual({
+    expect(
+      parseWwwAuthenticate(
+        'Bearer realm="https://gitlab.example.com/jwt/auth",service="container_registry",scope="repository:group/app:pull,push"',
+      ),
+    ).toEqual({
       scheme: 'bearer',
       realm: 'https://gitlab.example.com/jwt/auth',
       service: 'container_registry',
@@ -19,17 +36,34 @@ describe('parseWwwAuthenticate', () => {
   });
 
   it('tells insufficient_scope from invalid_token', () => {
-    expect(parseWwwAuthenticate('Bearer realm="r",service="s",scope="repository:a:delete",error="insufficient_scope"')).toMatchObject({ error: 'insufficient_scope', scope: 'repository:a:delete' });
-    expect(parseWwwAuthenticate('Bearer realm="r",error="invalid_token",error_description="token expired"')).toMatchObject({ error: 'invalid_token', errorDescription: 'token expired' });
+    expect(
+      parseWwwAuthenticate(
+        'Bearer realm="r",service="s",scope="repository:a:delete",error="insufficient_scope"',
+      ),
+    ).toMatchObject({ error: 'insufficient_scope', scope: 'repository:a:delete' });
+    expect(
+      parseWwwAuthenticate(
+        'Bearer realm="r",error="invalid_token",error_description="token expired"',
+      ),
+    ).toMatchObject({ error: 'invalid_token', errorDescription: 'token expired' });
   });
 
   it('accepts spaces, unquoted values, escapes and any scheme case', () => {
-    expect(parseWwwAuthenticate('bearer realm = "r\\"x", service=svc')).toMatchObject({ scheme: 'bearer', realm: 'r"x', service: 'svc' });
+    expect(parseWwwAuthenticate('bearer realm = "r\\"x", service=svc')).toMatchObject({
+      scheme: 'bearer',
+      realm: 'r"x',
+      service: 'svc',
+    });
   });
 
   it('reads Basic, and prefers Bearer when both are offered', () => {
-    expect(parseWwwAuthenticate('Basic realm="Registry Realm"')).toEqual({ scheme: 'basic', realm: 'Registry Realm' });
-    expect(parseWwwAuthenticate('Basic realm="x", Bearer realm="https://auth/token",service="s"')).toMatchObject({ scheme: 'bearer', realm: 'https://auth/token' });
+    expect(parseWwwAuthenticate('Basic realm="Registry Realm"')).toEqual({
+      scheme: 'basic',
+      realm: 'Registry Realm',
+    });
+    expect(
+      parseWwwAuthenticate('Basic realm="x", Bearer realm="https://auth/token",service="s"'),
+    ).toMatchObject({ scheme: 'bearer', realm: 'https://auth/token' });
   });
 
   it('answers null for nothing usable', () => {
@@ -83,31 +117,81 @@ describe('tag patterns', () => {
 
 describe('checkManifest', () => {
   const enc = (o: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(o));
-  const config = { mediaType: 'application/vnd.oci.image.config.v1+json', digest: `sha256:${'a'.repeat(64)}`, size: 2 };
+  const config = {
+    mediaType: 'application/vnd.oci.image.config.v1+json',
+    digest: `sha256:${'a'.repeat(64)}`,
+    size: 2,
+  };
 
   it('accepts a manifest whose header and body agree, with or without a body mediaType', () => {
-    expect(checkManifest('x', `${OCI_MANIFEST}; charset=utf-8`, enc({ schemaVersion: 2, config, layers: [] })).mediaType).toBe(OCI_MANIFEST);
-    expect(checkManifest('x', DOCKER_MANIFEST, enc({ schemaVersion: 2, mediaType: DOCKER_MANIFEST, config, layers: [] })).mediaType).toBe(DOCKER_MANIFEST);
-    expect(checkManifest('x', OCI_INDEX, enc({ schemaVersion: 2, manifests: [config] })).body.manifests).toHaveLength(1);
+    expect(
+      checkManifest(
+        'x',
+        `${OCI_MANIFEST}; charset=utf-8`,
+        enc({ schemaVersion: 2, config, layers: [] }),
+      ).mediaType,
+    ).toBe(OCI_MANIFEST);
+    expect(
+      checkManifest(
+        'x',
+        DOCKER_MANIFEST,
+        enc({ schemaVersion: 2, mediaType: DOCKER_MANIFEST, config, layers: [] }),
+      ).mediaType,
+    ).toBe(DOCKER_MANIFEST);
+    expect(
+      checkManifest('x', OCI_INDEX, enc({ schemaVersion: 2, manifests: [config] })).body.manifests,
+    ).toHaveLength(1);
   });
 
   it('refuses unknown types, schema1, disagreement and non-JSON', () => {
-    expect(() => checkManifest('x', 'text/plain', enc({ schemaVersion: 2, config }))).toThrow(UnsupportedMediaTypeError);
-    expect(() => checkManifest('x', 'application/vnd.docker.distribution.manifest.v1+prettyjws', enc({ schemaVersion: 1 }))).toThrow(UnsupportedMediaTypeError);
-    expect(() => checkManifest('x', DOCKER_MANIFEST, enc({ schemaVersion: 2, mediaType: OCI_MANIFEST, config }))).toThrow(/body says/);
-    expect(() => checkManifest('x', OCI_INDEX, enc({ schemaVersion: 2, config }))).toThrow(/index without manifests/);
-    expect(() => checkManifest('x', OCI_MANIFEST, new TextEncoder().encode('not json'))).toThrow(/not JSON/);
+    expect(() => checkManifest('x', 'text/plain', enc({ schemaVersion: 2, config }))).toThrow(
+      UnsupportedMediaTypeError,
+    );
+    expect(() =>
+      checkManifest(
+        'x',
+        'application/vnd.docker.distribution.manifest.v1+prettyjws',
+        enc({ schemaVersion: 1 }),
+      ),
+    ).toThrow(UnsupportedMediaTypeError);
+    expect(() =>
+      checkManifest(
+        'x',
+        DOCKER_MANIFEST,
+        enc({ schemaVersion: 2, mediaType: OCI_MANIFEST, config }),
+      ),
+    ).toThrow(/body says/);
+    expect(() => checkManifest('x', OCI_INDEX, enc({ schemaVersion: 2, config }))).toThrow(
+      /index without manifests/,
+    );
+    expect(() => checkManifest('x', OCI_MANIFEST, new TextEncoder().encode('not json'))).toThrow(
+      /not JSON/,
+    );
   });
 });
 
 describe('parseRepository', () => {
   it('splits host (with port) and path', () => {
-    expect(parseRepository('registry.example.com/facile/my-project/php-prod')).toEqual({ host: 'registry.example.com', name: 'facile/my-project/php-prod', full: 'registry.example.com/facile/my-project/php-prod' });
-    expect(parseRepository('127.0.0.1:5000/group/app')).toMatchObject({ host: '127.0.0.1:5000', name: 'group/app' });
+    expect(parseRepository('registry.example.com/facile/my-project/php-prod')).toEqual({
+      host: 'registry.example.com',
+      name: 'facile/my-project/php-prod',
+      full: 'registry.example.com/facile/my-project/php-prod',
+    });
+    expect(parseRepository('127.0.0.1:5000/group/app')).toMatchObject({
+      host: '127.0.0.1:5000',
+      name: 'group/app',
+    });
   });
 
   it('refuses tags, digests, missing hosts and bad paths', () => {
-    for (const bad of ['app', '/group/app', 'reg.io/group/app:prod', 'reg.io/group/app@sha256:abc', 'reg.io/Group/App', 'reg.io/a//b']) {
+    for (const bad of [
+      'app',
+      '/group/app',
+      'reg.io/group/app:prod',
+      'reg.io/group/app@sha256:abc',
+      'reg.io/Group/App',
+      'reg.io/a//b',
+    ]) {
       expect(() => parseRepository(bad), bad).toThrow(InvalidRepositoryError);
     }
   });

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { RegistryAuthError, RegistryPermissionError, RegistryUnavailableError, isRetryable } from '../../src/registry/errors.ts';
+import {
+  RegistryAuthError,
+  RegistryPermissionError,
+  RegistryUnavailableError,
+  isRetryable,
+} from '../../src/registry/errors.ts';
 import { HostTransport, type RegistryRequestEvent } from '../../src/registry/transport.ts';
 
 type Handler = (url: URL, init: RequestInit) => Response | Promise<Response>;
@@ -16,16 +21,37 @@ function fakeFetch(handler: Handler) {
   return { impl, calls };
 }
 
-const creds = { host: 'reg.test', url: 'https://reg.test', username: 'bot', password: 's3cret-password' };
-const challenge = (scope: string, error?: string) => `Bearer realm="https://auth.test/token",service="reg",scope="${scope}"${error ? `,error="${error}"` : ''}`;
+const creds = {
+  host: 'reg.test',
+  url: 'https://reg.test',
+  username: 'bot',
+  password: 's3cret-password',
+};
+const challenge = (scope: string, error?: string) =>
+  `Bearer realm="https://auth.test/token",service="reg",scope="${scope}"${error ? `,error="${error}"` : ''}`;
 
-function transport(handler: Handler, extra: { now?: () => number; events?: RegistryRequestEvent[] } = {}) {
+function transport(
+  handler: Handler,
+  extra: { now?: () => number; events?: RegistryRequestEvent[] } = {},
+) {
   const f = fakeFetch(handler);
-  const t = new HostTransport(creds, { fetch: f.impl, backoffMs: 1, maxBackoffMs: 2, sleep: async () => undefined, ...(extra.now ? { now: extra.now } : {}), onRequest: (e) => extra.events?.push(e) });
+  const t = new HostTransport(creds, {
+    fetch: f.impl,
+    backoffMs: 1,
+    maxBackoffMs: 2,
+    sleep: async () => undefined,
+    ...(extra.now ? { now: extra.now } : {}),
+    onRequest: (e) => extra.events?.push(e),
+  });
   return { t, calls: f.calls };
 }
 
-const req = { method: 'HEAD', path: '/v2/group/app/manifests/prod', repository: 'group/app', action: 'pull' as const };
+const req = {
+  method: 'HEAD',
+  path: '/v2/group/app/manifests/prod',
+  repository: 'group/app',
+  action: 'pull' as const,
+};
 
 describe('HostTransport authentication', () => {
   it('answers a Bearer challenge with a token for the scope named, then reuses it', async () => {
@@ -35,11 +61,18 @@ describe('HostTransport authentication', () => {
         issued++;
         expect(url.searchParams.get('scope')).toBe('repository:group/app:pull');
         expect(url.searchParams.get('service')).toBe('reg');
-        expect((init.headers as Record<string, string>).authorization).toBe(`Basic ${Buffer.from('bot:s3cret-password').toString('base64')}`);
+        expect((init.headers as Record<string, string>).authorization).toBe(
+          `Basic ${Buffer.from('bot:s3cret-password').toString('base64')}`,
+        );
         return Response.json({ access_token: `tok${issued}`, expires_in: 300 });
       }
       const auth = (init.headers as Record<string, string>).authorization;
-      return auth === 'Bearer tok1' ? new Response(null, { status: 200 }) : new Response(null, { status: 401, headers: { 'www-authenticate': challenge('repository:group/app:pull') } });
+      return auth === 'Bearer tok1'
+        ? new Response(null, { status: 200 })
+        : new Response(null, {
+            status: 401,
+            headers: { 'www-authenticate': challenge('repository:group/app:pull') },
+          });
     });
     expect((await t.request(req)).status).toBe(200);
     expect((await t.request(req)).status).toBe(200);
@@ -56,9 +89,15 @@ describe('HostTransport authentication', () => {
     let issued = 0;
     const { t, calls } = transport(
       (url, init) => {
-        if (url.host === 'auth.test') return Response.json({ token: `tok${++issued}`, expires_in: 60 });
+        if (url.host === 'auth.test')
+          return Response.json({ token: `tok${++issued}`, expires_in: 60 });
         const auth = (init.headers as Record<string, string>).authorization;
-        return auth?.startsWith('Bearer ') ? new Response(null, { status: 200 }) : new Response(null, { status: 401, headers: { 'www-authenticate': challenge('repository:group/app:pull') } });
+        return auth?.startsWith('Bearer ')
+          ? new Response(null, { status: 200 })
+          : new Response(null, {
+              status: 401,
+              headers: { 'www-authenticate': challenge('repository:group/app:pull') },
+            });
       },
       { now: () => now },
     );
@@ -78,7 +117,12 @@ describe('HostTransport authentication', () => {
         return Response.json({ token: 'tok', expires_in: 300 });
       }
       const auth = (init.headers as Record<string, string>).authorization;
-      return auth === 'Bearer tok' ? new Response(null, { status: 200 }) : new Response(null, { status: 401, headers: { 'www-authenticate': challenge('repository:group/app:pull') } });
+      return auth === 'Bearer tok'
+        ? new Response(null, { status: 200 })
+        : new Response(null, {
+            status: 401,
+            headers: { 'www-authenticate': challenge('repository:group/app:pull') },
+          });
     });
     const answers = await Promise.all(Array.from({ length: 8 }, () => t.request(req)));
     expect(answers.map((a) => a.status)).toEqual(Array(8).fill(200));
@@ -89,9 +133,19 @@ describe('HostTransport authentication', () => {
     const { t } = transport((url, init) => {
       if (url.host === 'auth.test') return Response.json({ token: 'tok' });
       const auth = (init.headers as Record<string, string>).authorization;
-      return new Response(null, { status: 401, headers: { 'www-authenticate': challenge('repository:group/app:delete', auth ? 'insufficient_scope' : undefined) } });
+      return new Response(null, {
+        status: 401,
+        headers: {
+          'www-authenticate': challenge(
+            'repository:group/app:delete',
+            auth ? 'insufficient_scope' : undefined,
+          ),
+        },
+      });
     });
-    const err = await t.request({ ...req, method: 'DELETE', action: 'delete' }).catch((e: unknown) => e);
+    const err = await t
+      .request({ ...req, method: 'DELETE', action: 'delete' })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RegistryPermissionError);
     expect(err).toMatchObject({ action: 'delete', repository: 'group/app', username: 'bot' });
     expect(String(err)).not.toContain('s3cret');
@@ -106,7 +160,15 @@ describe('HostTransport authentication', () => {
         return Response.json({ token: 'tok' });
       }
       const auth = (init.headers as Record<string, string>).authorization;
-      return new Response(null, { status: 401, headers: { 'www-authenticate': challenge('repository:group/app:pull', auth ? 'invalid_token' : undefined) } });
+      return new Response(null, {
+        status: 401,
+        headers: {
+          'www-authenticate': challenge(
+            'repository:group/app:pull',
+            auth ? 'invalid_token' : undefined,
+          ),
+        },
+      });
     });
     await expect(t.request(req)).rejects.toBeInstanceOf(RegistryAuthError);
     expect(tokenRequests).toBe(1);
@@ -114,7 +176,12 @@ describe('HostTransport authentication', () => {
 
   it('a token server refusing the password is an auth error that names the user, not the password', async () => {
     const { t } = transport((url) =>
-      url.host === 'auth.test' ? new Response('denied', { status: 401 }) : new Response(null, { status: 401, headers: { 'www-authenticate': challenge('repository:group/app:pull') } }),
+      url.host === 'auth.test'
+        ? new Response('denied', { status: 401 })
+        : new Response(null, {
+            status: 401,
+            headers: { 'www-authenticate': challenge('repository:group/app:pull') },
+          }),
     );
     const err = await t.request(req).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RegistryAuthError);
@@ -125,7 +192,12 @@ describe('HostTransport authentication', () => {
   it('uses Basic auth when the registry asks for it, and sends it up front afterwards', async () => {
     const basic = `Basic ${Buffer.from('bot:s3cret-password').toString('base64')}`;
     const { t, calls } = transport((_url, init) =>
-      (init.headers as Record<string, string>).authorization === basic ? new Response(null, { status: 200 }) : new Response(null, { status: 401, headers: { 'www-authenticate': 'Basic realm="Registry"' } }),
+      (init.headers as Record<string, string>).authorization === basic
+        ? new Response(null, { status: 200 })
+        : new Response(null, {
+            status: 401,
+            headers: { 'www-authenticate': 'Basic realm="Registry"' },
+          }),
     );
     await t.request(req);
     await t.request(req);
