@@ -10,6 +10,9 @@ import { Enqueuer } from './queue/enqueue.ts';
 import { openQueues } from './queue/queues.ts';
 import { TargetLocks } from './queue/target-lock.ts';
 import { TargetState } from './targets/state.ts';
+import { createGitLabClient } from './gitlab/client.ts';
+import { KubeAdapter } from './kube/index.ts';
+import { ImageRegistry } from './registry/index.ts';
 import { makeDeployPipeline, makeRollbackPipeline } from '../workers/deploy/pipeline.ts';
 import { makeDeployProcessor, type DeployProcessorDeps } from '../workers/deploy/processor.ts';
 import { startWorkers, type Workers } from '../workers/start.ts';
@@ -65,6 +68,13 @@ export async function run(config: Config, role: Role, overrides: RunOverrides = 
 
   if (role === 'all' || role === 'worker') {
     const locks = new TargetLocks(redis, config.redis.prefix, config.worker.lockTtl);
+    const pipelineDeps = {
+      config,
+      state,
+      registry: new ImageRegistry(config.registries),
+      kube: new KubeAdapter(),
+      gitlab: createGitLabClient(config.gitlab),
+    };
     workers = startWorkers({
       config,
       connection,
@@ -72,8 +82,8 @@ export async function run(config: Config, role: Role, overrides: RunOverrides = 
         config,
         state,
         locks,
-        deploy: overrides.deploy ?? makeDeployPipeline({ state }),
-        rollback: overrides.rollback ?? makeRollbackPipeline(),
+        deploy: overrides.deploy ?? makeDeployPipeline(pipelineDeps),
+        rollback: overrides.rollback ?? makeRollbackPipeline(pipelineDeps),
       }),
     });
     logger.info('workers started', { concurrency: config.worker.concurrency });

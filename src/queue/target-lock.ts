@@ -15,6 +15,11 @@ if (not cur) or string.sub(cur, 1, string.len(ARGV[3])) == ARGV[3] then
 end
 return 0`;
 
+/** The lock could not be renewed: another worker may own the target now. */
+export class LockLostError extends Error {
+  override readonly name = 'LockLostError';
+}
+
 export interface HeldLock {
   /** aborted when the lock could not be renewed: another worker may own the target now */
   readonly lost: AbortSignal;
@@ -57,7 +62,7 @@ export class TargetLocks {
     const renew = async (): Promise<void> => {
       try {
         const r = await this.redis.eval(RENEW, 1, key, value, String(this.ttlMs));
-        if (r !== 1) lost.abort(new Error(`lock on target ${target} was lost`));
+        if (r !== 1) lost.abort(new LockLostError(`lock on target ${target} was lost`));
       } catch {
         // A Redis blip: the next tick retries; the TTL covers two missed renewals.
       }
