@@ -156,9 +156,12 @@ export class ImageRegistry {
    */
   async deleteSuperseded(
     repository: string,
-    digest: string,
+    digest: string | null,
     ctx: DeleteSupersededContext,
   ): Promise<DeleteSupersededResult> {
+    // promote's previousDigest is null on a first deploy: nothing was superseded.
+    if (digest === null)
+      return { deleted: false, reason: 'nothing superseded: the tag did not exist before' };
     if (!isDigest(digest)) throw new TypeError(`not a sha256 digest: ${digest}`);
     const result = await this.decideAndDelete(repository, digest, ctx);
     if (result.deleted) {

@@ -104,6 +104,9 @@ describe('promote', () => {
       const digest = await pushRandomImage(reg.url, admin, name, 'prod-aaa', { mediaType: kind });
       const result = await r.promote(ref(name), 'prod-aaa', 'prod');
       expect(result).toEqual({ previousDigest: null, newDigest: digest, changed: true });
+      expect(await r.deleteSuperseded(ref(name), result.previousDigest, ctx(digest))).toMatchObject(
+        { deleted: false },
+      );
       expect(await tagMap(reg.url, admin, name)).toEqual({ prod: digest, 'prod-aaa': digest });
     },
   );
