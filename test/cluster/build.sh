@@ -13,11 +13,24 @@ bin="$cache_root/control-plane-$KUBE_VERSION-etcd-$ETCD_VERSION"
 if [ -x "$bin/etcd" ] && [ -x "$bin/kube-apiserver" ] && [ -x "$bin/kube-controller-manager" ] && [ -x "$bin/kubectl" ]; then
   echo "$bin"; exit 0
 fi
+need_go="rollhook test control plane: Go 1.26 or newer is needed once, to build etcd, kube-apiserver and kube-controller-manager $KUBE_VERSION; install it from https://go.dev/dl/ (Debian 12's golang-go is 1.19, too old) and run again."
 if ! command -v go >/dev/null 2>&1; then
-  echo "rollhook test control plane: Go (1.26 or newer) is needed to build etcd and kube-apiserver; install it (e.g. 'apt-get install golang' or from go.dev) and run again." >&2
+  echo "$need_go" >&2
+  exit 1
+fi
+# The wrapper modules say `go 1.26.0`; with GOTOOLCHAIN=local an older Go fails with a cryptic error.
+go_version=$(go env GOVERSION 2>/dev/null | sed 's/^go//')
+if ! printf '%s\n%s\n' 1.26 "$go_version" | sort -V -C; then
+  echo "$need_go (found go $go_version)" >&2
   exit 1
 fi
 mkdir -p "$bin"
+# Two test runs on a cold machine must not build into the same directory at once.
+exec 9>"$bin.lock"
+flock 9
+if [ -x "$bin/etcd" ] && [ -x "$bin/kube-apiserver" ] && [ -x "$bin/kube-controller-manager" ]; then
+  echo "$bin"; exit 0
+fi
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod
 flags=(-trimpath "-ldflags=-s -w")
 start=$(date +%s)
