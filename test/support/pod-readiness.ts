@@ -43,7 +43,10 @@ export async function readyStatus(pod: V1Pod, imageId: (image: string) => string
     containersOf(pod).map(async (c) => ({
       name: c.name,
       image: c.image,
-      imageID: await imageId(c.image),
+      imageID: await Promise.resolve()
+        .then(() => imageId(c.image))
+        // An image the resolver cannot find still runs: a kubelet would report some digest.
+        .catch(() => defaultImageId(c.image)),
       ready: true,
       started: true,
       restartCount: 0,
