@@ -14,14 +14,20 @@ import { performance } from 'node:perf_hooks';
 import { Watch } from '@kubernetes/client-node';
 import { KubeAdapter, judge, type KubeTarget } from '../src/kube/index.ts';
 import { deploymentView } from '../src/kube/views.ts';
-import { adminClients, createTestNamespace, startCluster, testDeployment } from '../test/support/cluster.ts';
+import {
+  adminClients,
+  createTestNamespace,
+  startCluster,
+  testDeployment,
+} from '../test/support/cluster.ts';
 import { startPodReadiness } from '../test/support/pod-readiness.ts';
 
 const iterations = Number(process.argv[2] ?? 20);
 
 function quantiles(values: number[]): { p50: number; p95: number; max: number; min: number } {
   const v = [...values].sort((a, b) => a - b);
-  const q = (p: number): number => Number((v[Math.min(v.length - 1, Math.floor(p * v.length))] ?? 0).toFixed(2));
+  const q = (p: number): number =>
+    Number((v[Math.min(v.length - 1, Math.floor(p * v.length))] ?? 0).toFixed(2));
   return { min: q(0), p50: q(0.5), p95: q(0.95), max: q(1) };
 }
 
@@ -38,9 +44,17 @@ const progressEvents: number[] = [];
 try {
   const { kc, apps, core } = adminClients(cluster.kubeconfigPath);
   const ns = await createTestNamespace(core, 'bench');
-  await apps.createNamespacedDeployment({ namespace: ns, body: testDeployment('web', { containers: { app: 'registry.test/app:prod-0' }, replicas: 3 }) });
+  await apps.createNamespacedDeployment({
+    namespace: ns,
+    body: testDeployment('web', { containers: { app: 'registry.test/app:prod-0' }, replicas: 3 }),
+  });
   const kube = new KubeAdapter({ kubeconfigPath: cluster.kubeconfigPath });
-  const target: KubeTarget = { namespace: ns, deployment: 'web', containers: { app: 'registry.test/app' }, pinDigest: false };
+  const target: KubeTarget = {
+    namespace: ns,
+    deployment: 'web',
+    containers: { app: 'registry.test/app' },
+    pinDigest: false,
+  };
   await kube.waitForRollout(target, { timeoutMs: 60_000 });
 
   for (let i = 1; i <= iterations; i++) {
@@ -52,7 +66,11 @@ try {
       (_type: string, obj: unknown) => {
         const d = deploymentView.safeParse(obj);
         if (!d.success || seenComplete !== undefined) return;
-        if ((d.data.metadata.generation ?? 0) >= wantGeneration && judge(d.data).state === 'complete') seenComplete = performance.now();
+        if (
+          (d.data.metadata.generation ?? 0) >= wantGeneration &&
+          judge(d.data).state === 'complete'
+        )
+          seenComplete = performance.now();
       },
       () => undefined,
     );
@@ -60,13 +78,19 @@ try {
     const set = await kube.setImages(target, { app: `registry.test/app:prod-${i}` }, `bench ${i}`);
     wantGeneration = set.generation;
     let events = 0;
-    const result = await kube.waitForRollout(target, { timeoutMs: 60_000, onProgress: () => events++ });
+    const result = await kube.waitForRollout(target, {
+      timeoutMs: 60_000,
+      onProgress: () => events++,
+    });
     const returned = performance.now();
     // The two watches race for the same event: give the observer a moment if ours won.
-    for (let w = 0; w < 100 && seenComplete === undefined; w++) await new Promise((r) => setTimeout(r, 10));
+    for (let w = 0; w < 100 && seenComplete === undefined; w++)
+      await new Promise((r) => setTimeout(r, 10));
     observer.abort();
-    if (result.outcome !== 'complete') throw new Error(`rollout ${i}: ${result.outcome} ${result.message}`);
-    if (seenComplete === undefined) throw new Error(`rollout ${i}: the observer never saw the complete status`);
+    if (result.outcome !== 'complete')
+      throw new Error(`rollout ${i}: ${result.outcome} ${result.message}`);
+    if (seenComplete === undefined)
+      throw new Error(`rollout ${i}: the observer never saw the complete status`);
     delays.push(returned - seenComplete);
     rollouts.push(returned - t0);
     progressEvents.push(events);

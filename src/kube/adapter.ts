@@ -42,11 +42,21 @@ export class KubeAdapter {
   }
 
   private ctx(target: Pick<KubeTarget, 'context'>): KubeCallContext {
-    return { kc: this.load(target.context), context: target.context, retry: this.retry, watchRetry: this.watchRetry, fieldManager: this.fieldManager };
+    return {
+      kc: this.load(target.context),
+      context: target.context,
+      retry: this.retry,
+      watchRetry: this.watchRetry,
+      fieldManager: this.fieldManager,
+    };
   }
 
   /** Sets container images (container name -> image reference) and the change-cause in one patch. */
-  setImages(target: KubeTarget, images: Record<string, string>, cause: string): Promise<SetImagesResult> {
+  setImages(
+    target: KubeTarget,
+    images: Record<string, string>,
+    cause: string,
+  ): Promise<SetImagesResult> {
     return setImages(this.ctx(target), target, images, cause);
   }
 
@@ -55,12 +65,21 @@ export class KubeAdapter {
   }
 
   /** Restores the images setImages replaced, then waits for that rollout. */
-  rollback(target: KubeTarget, previousImages: Record<string, string>, cause: string, wait: WaitOptions): Promise<RollbackResult> {
+  rollback(
+    target: KubeTarget,
+    previousImages: Record<string, string>,
+    cause: string,
+    wait: WaitOptions,
+  ): Promise<RollbackResult> {
     return rollback(this.ctx(target), target, previousImages, cause, wait);
   }
 
   /** `kubectl rollout undo [--to-revision]`, then waits for that rollout. */
-  undoToRevision(target: KubeTarget, revision: number | undefined, wait: WaitOptions): Promise<UndoResult> {
+  undoToRevision(
+    target: KubeTarget,
+    revision: number | undefined,
+    wait: WaitOptions,
+  ): Promise<UndoResult> {
     return undoToRevision(this.ctx(target), target, revision, wait);
   }
 

@@ -1,4 +1,10 @@
-import { ApiException, HttpMethod, IsomorphicFetchHttpLibrary, RequestContext, type KubeConfig } from '@kubernetes/client-node';
+import {
+  ApiException,
+  HttpMethod,
+  IsomorphicFetchHttpLibrary,
+  RequestContext,
+  type KubeConfig,
+} from '@kubernetes/client-node';
 
 /**
  * One JSON request to the apiserver with the kubeconfig's credentials and TLS settings.
@@ -26,7 +32,8 @@ export async function apiRequest(kc: KubeConfig, req: ApiRequest): Promise<unkno
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error('the kubeconfig has no current cluster');
   const url = new URL(cluster.server.replace(/\/+$/, '') + req.path);
-  for (const [k, v] of Object.entries(req.query ?? {})) if (v !== undefined) url.searchParams.set(k, v);
+  for (const [k, v] of Object.entries(req.query ?? {}))
+    if (v !== undefined) url.searchParams.set(k, v);
   const ctx = new RequestContext(url.toString(), HttpMethod[req.method]);
   await kc.applySecurityAuthentication(ctx);
   ctx.setHeaderParam('Accept', 'application/json');
@@ -39,7 +46,12 @@ export async function apiRequest(kc: KubeConfig, req: ApiRequest): Promise<unkno
   const res = await http.send(ctx).toPromise();
   const text = await res.body.text();
   if (res.httpStatusCode < 200 || res.httpStatusCode > 299) {
-    throw new ApiException(res.httpStatusCode, `${req.method} ${url.pathname}: HTTP ${res.httpStatusCode}`, text, res.headers);
+    throw new ApiException(
+      res.httpStatusCode,
+      `${req.method} ${url.pathname}: HTTP ${res.httpStatusCode}`,
+      text,
+      res.headers,
+    );
   }
   return text ? JSON.parse(text) : undefined;
 }

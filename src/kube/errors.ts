@@ -20,7 +20,9 @@ export interface KubeOperation {
 }
 
 function where(op: KubeOperation): string {
-  const obj = op.name ? `${op.resource} ${op.namespace}/${op.name}` : `${op.resource} in namespace ${op.namespace}`;
+  const obj = op.name
+    ? `${op.resource} ${op.namespace}/${op.name}`
+    : `${op.resource} in namespace ${op.namespace}`;
   return op.context ? `${obj} (context ${op.context})` : obj;
 }
 
@@ -56,7 +58,9 @@ export class KubeAuthenticationError extends Error {
   readonly context: string | undefined;
 
   constructor(op: KubeOperation) {
-    super(`${op.step}: the apiserver rejected rollhook's credentials (401) for ${where(op)}; check the kubeconfig or service account token`);
+    super(
+      `${op.step}: the apiserver rejected rollhook's credentials (401) for ${where(op)}; check the kubeconfig or service account token`,
+    );
     this.step = op.step;
     this.context = op.context;
   }
@@ -91,7 +95,10 @@ export class KubeUnavailableError extends Error {
   readonly context: string | undefined;
 
   constructor(op: KubeOperation, status: number | undefined, attempts: number, cause: unknown) {
-    const what = status === undefined ? `network error (${describe(cause)})` : `HTTP ${status}${serverMessage(cause) ? ` (${serverMessage(cause)})` : ''}`;
+    const what =
+      status === undefined
+        ? `network error (${describe(cause)})`
+        : `HTTP ${status}${serverMessage(cause) ? ` (${serverMessage(cause)})` : ''}`;
     super(`${op.step}: ${where(op)}: ${what} after ${attempts} attempt(s)`, { cause });
     this.step = op.step;
     this.status = status;
@@ -111,7 +118,11 @@ export class KubeRequestError extends Error {
   readonly status: number | undefined;
   readonly context: string | undefined;
 
-  constructor(step: string, message: string, opts: { status?: number; context?: string | undefined; cause?: unknown } = {}) {
+  constructor(
+    step: string,
+    message: string,
+    opts: { status?: number; context?: string | undefined; cause?: unknown } = {},
+  ) {
     super(`${step}: ${message}`, { cause: opts.cause });
     this.step = step;
     this.status = opts.status;
@@ -119,7 +130,12 @@ export class KubeRequestError extends Error {
   }
 }
 
-export type KubeError = KubePermissionError | KubeAuthenticationError | KubeNotFoundError | KubeUnavailableError | KubeRequestError;
+export type KubeError =
+  | KubePermissionError
+  | KubeAuthenticationError
+  | KubeNotFoundError
+  | KubeUnavailableError
+  | KubeRequestError;
 
 /** True when trying the same step again later may succeed (the cluster was busy or unreachable). */
 export function isRetryable(err: unknown): boolean {
@@ -129,14 +145,20 @@ export function isRetryable(err: unknown): boolean {
 /** HTTP status of a client-node error: ApiException.code, or statusCode on watch errors. */
 export function statusOf(err: unknown): number | undefined {
   if (err instanceof ApiException) return typeof err.code === 'number' ? err.code : undefined;
-  if (err && typeof err === 'object' && 'statusCode' in err && typeof err.statusCode === 'number') return err.statusCode;
+  if (err && typeof err === 'object' && 'statusCode' in err && typeof err.statusCode === 'number')
+    return err.statusCode;
   return undefined;
 }
 
 /** Whether a failed call is worth repeating at once: conflicts, throttling, server and network errors. */
 export function isTransient(err: unknown): boolean {
   const status = statusOf(err);
-  if (status === undefined) return !(err instanceof KubeRequestError || err instanceof KubeNotFoundError || err instanceof KubePermissionError);
+  if (status === undefined)
+    return !(
+      err instanceof KubeRequestError ||
+      err instanceof KubeNotFoundError ||
+      err instanceof KubePermissionError
+    );
   return status === 409 || status === 429 || status >= 500;
 }
 
@@ -152,7 +174,13 @@ export function serverMessage(err: unknown): string | undefined {
       return body.slice(0, 300) || undefined;
     }
   }
-  if (parsed && typeof parsed === 'object' && 'message' in parsed && typeof parsed.message === 'string') return parsed.message;
+  if (
+    parsed &&
+    typeof parsed === 'object' &&
+    'message' in parsed &&
+    typeof parsed.message === 'string'
+  )
+    return parsed.message;
   return undefined;
 }
 
@@ -179,10 +207,15 @@ export function toKubeError(err: unknown, op: KubeOperation, attempts: number): 
   if (status === 403) return new KubePermissionError(op, serverMessage(err));
   if (status === 401) return new KubeAuthenticationError(op);
   if (status === 404) return new KubeNotFoundError(op, serverMessage(err));
-  if (status === undefined || isTransient(err)) return new KubeUnavailableError(op, status, attempts, err);
-  return new KubeRequestError(op.step, `${where(op)}: HTTP ${status}${serverMessage(err) ? `: ${serverMessage(err)}` : ''}`, {
-    status,
-    context: op.context,
-    cause: err,
-  });
+  if (status === undefined || isTransient(err))
+    return new KubeUnavailableError(op, status, attempts, err);
+  return new KubeRequestError(
+    op.step,
+    `${where(op)}: HTTP ${status}${serverMessage(err) ? `: ${serverMessage(err)}` : ''}`,
+    {
+      status,
+      context: op.context,
+      cause: err,
+    },
+  );
 }

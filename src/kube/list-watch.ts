@@ -97,7 +97,13 @@ export class ListWatch<T> {
           return;
         }
         const delay = backoffDelay(this.opts.retry, failures);
-        logger.warn('kubernetes watch failed, retrying', { step: this.opts.op.step, namespace: this.opts.op.namespace, status: statusOf(err), attempt: failures, delayMs: delay });
+        logger.warn('kubernetes watch failed, retrying', {
+          step: this.opts.op.step,
+          namespace: this.opts.op.namespace,
+          status: statusOf(err),
+          attempt: failures,
+          delayMs: delay,
+        });
         await sleep(delay, this.abort.signal).catch(() => undefined);
       }
     }
@@ -105,7 +111,14 @@ export class ListWatch<T> {
 
   private async list(): Promise<void> {
     this.stats.lists++;
-    const body = listView.parse(await apiRequest(this.opts.kc, { method: 'GET', path: this.opts.path, query: this.query(), signal: this.abort.signal }));
+    const body = listView.parse(
+      await apiRequest(this.opts.kc, {
+        method: 'GET',
+        path: this.opts.path,
+        query: this.query(),
+        signal: this.abort.signal,
+      }),
+    );
     if (this.stopped) return;
     this.items.clear();
     for (const raw of body.items) {
@@ -127,13 +140,17 @@ export class ListWatch<T> {
           const status = statusView.safeParse(obj);
           const code = status.success ? status.data.code : undefined;
           const message = status.success ? (status.data.message ?? 'watch error') : 'watch error';
-          failure = code === 410 ? new WatchExpired(message) : Object.assign(new Error(message), { statusCode: code ?? undefined });
+          failure =
+            code === 410
+              ? new WatchExpired(message)
+              : Object.assign(new Error(message), { statusCode: code ?? undefined });
           this.controller?.abort();
           return;
         }
         const parsed = this.opts.schema.safeParse(obj);
         if (!parsed.success) return;
-        const rv = (parsed.data as { metadata?: { resourceVersion?: string | null } }).metadata?.resourceVersion;
+        const rv = (parsed.data as { metadata?: { resourceVersion?: string | null } }).metadata
+          ?.resourceVersion;
         if (rv) this.resourceVersion = rv;
         if (type === 'BOOKMARK') return;
         const key = this.opts.key(parsed.data);
@@ -159,13 +176,10 @@ export class ListWatch<T> {
           onEvent,
           onDone,
         )
-        .then(
-          (controller) => {
-            this.controller = controller;
-            if (this.stopped) controller.abort();
-          },
-          reject,
-        );
+        .then((controller) => {
+          this.controller = controller;
+          if (this.stopped) controller.abort();
+        }, reject);
     });
   }
 }

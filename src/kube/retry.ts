@@ -53,9 +53,17 @@ export async function withRetry<T>(
       if (signal?.aborted) throw signal.reason;
       // A conflict on a write with a resourceVersion precondition repeats forever: the caller must read again.
       const conflictIsFinal = opts.retryConflicts === false && statusOf(err) === 409;
-      if (conflictIsFinal || !isTransient(err) || attempt >= policy.attempts) throw toKubeError(err, op, attempt);
+      if (conflictIsFinal || !isTransient(err) || attempt >= policy.attempts)
+        throw toKubeError(err, op, attempt);
       const delay = backoffDelay(policy, attempt);
-      logger.warn('kubernetes call failed, retrying', { step: op.step, namespace: op.namespace, name: op.name, status: statusOf(err), attempt, delayMs: delay });
+      logger.warn('kubernetes call failed, retrying', {
+        step: op.step,
+        namespace: op.namespace,
+        name: op.name,
+        status: statusOf(err),
+        attempt,
+        delayMs: delay,
+      });
       await sleep(delay, signal);
     }
   }

@@ -8,7 +8,13 @@ import type { KubeTarget } from './images.ts';
 import { withRetry } from './retry.ts';
 import { setImages, type SetImagesResult } from './set-images.ts';
 import { waitForRollout, type RolloutResult, type WaitOptions } from './wait-for-rollout.ts';
-import { deploymentView, listView, replicaSetView, selectorString, type ReplicaSetView } from './views.ts';
+import {
+  deploymentView,
+  listView,
+  replicaSetView,
+  selectorString,
+  type ReplicaSetView,
+} from './views.ts';
 
 export interface RollbackResult {
   set: SetImagesResult;
@@ -16,9 +22,20 @@ export interface RollbackResult {
 }
 
 /** Puts back the images a deploy replaced (from setImages' `previousImages`), then waits for that rollout. */
-export async function rollback(ctx: KubeCallContext, target: KubeTarget, previousImages: Record<string, string>, cause: string, wait: WaitOptions): Promise<RollbackResult> {
+export async function rollback(
+  ctx: KubeCallContext,
+  target: KubeTarget,
+  previousImages: Record<string, string>,
+  cause: string,
+  wait: WaitOptions,
+): Promise<RollbackResult> {
   const set = await setImages(ctx, target, previousImages, cause);
-  logger.info('rolling back deployment images', { namespace: target.namespace, deployment: target.deployment, images: previousImages, changed: set.changed });
+  logger.info('rolling back deployment images', {
+    namespace: target.namespace,
+    deployment: target.deployment,
+    images: previousImages,
+    changed: set.changed,
+  });
   const rollout = await waitForRollout(ctx, target, wait);
   return { set, rollout };
 }
@@ -50,13 +67,23 @@ function revisionOf(rs: ReplicaSetView): number {
   return Number.isInteger(n) && n > 0 ? n : 0;
 }
 
-const templateLabels = z.object({ metadata: z.object({ labels: z.record(z.string(), z.string()).optional() }).loose().optional() }).loose();
+const templateLabels = z
+  .object({
+    metadata: z
+      .object({ labels: z.record(z.string(), z.string()).optional() })
+      .loose()
+      .optional(),
+  })
+  .loose();
 
 /** The template without the controller's `pod-template-hash` label, which only names the ReplicaSet. */
 function withoutHash(template: Record<string, unknown>): Record<string, unknown> {
   const copy = templateLabels.parse(structuredClone(template));
   const labels = copy.metadata?.labels;
-  if (copy.metadata && labels) copy.metadata.labels = Object.fromEntries(Object.entries(labels).filter(([k]) => k !== POD_TEMPLATE_HASH));
+  if (copy.metadata && labels)
+    copy.metadata.labels = Object.fromEntries(
+      Object.entries(labels).filter(([k]) => k !== POD_TEMPLATE_HASH),
+    );
   return copy;
 }
 
@@ -68,7 +95,9 @@ function sameJson(a: unknown, b: unknown): boolean {
   const ka = Object.keys(a);
   const kb = Object.keys(b);
   if (ka.length !== kb.length) return false;
-  return ka.every((k) => sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+  return ka.every((k) =>
+    sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]),
+  );
 }
 
 /**
@@ -76,39 +105,98 @@ function sameJson(a: unknown, b: unknown): boolean {
  * ReplicaSet, the previous revision by default or the one named; refuses a paused Deployment.
  * The controller then revives that ReplicaSet as the newest revision. Then waits for the rollout.
  */
-export async function undoToRevision(ctx: KubeCallContext, target: KubeTarget, revision: number | undefined, wait: WaitOptions): Promise<UndoResult> {
+export async function undoToRevision(
+  ctx: KubeCallContext,
+  target: KubeTarget,
+  revision: number | undefined,
+  wait: WaitOptions,
+): Promise<UndoResult> {
   const { namespace, deployment: name } = target;
   const step = 'undo deployment rollout';
-  const raw = await withRetry({ step: 'read deployment', verb: 'get', resource: 'deployments.apps', namespace, name, context: ctx.context }, ctx.retry, () =>
-    apiRequest(ctx.kc, { method: 'GET', path: deploymentPath(namespace, name) }),
+  const raw = await withRetry(
+    {
+      step: 'read deployment',
+      verb: 'get',
+      resource: 'deployments.apps',
+      namespace,
+      name,
+      context: ctx.context,
+    },
+    ctx.retry,
+    () => apiRequest(ctx.kc, { method: 'GET', path: deploymentPath(namespace, name) }),
   );
   const d = deploymentView.parse(raw);
-  if (d.spec.paused) throw new KubeRequestError(step, `deployment ${namespace}/${name} is paused; resume it before rolling back`, { context: ctx.context });
+  if (d.spec.paused)
+    throw new KubeRequestError(
+      step,
+      `deployment ${namespace}/${name} is paused; resume it before rolling back`,
+      { context: ctx.context },
+    );
 
   const list = listView.parse(
-    await withRetry({ step: 'list deployment revisions', verb: 'list', resource: 'replicasets.apps', namespace, context: ctx.context }, ctx.retry, () =>
-      apiRequest(ctx.kc, { method: 'GET', path: replicaSetsPath(namespace), query: { labelSelector: selectorString(d.spec.selector) } }),
+    await withRetry(
+      {
+        step: 'list deployment revisions',
+        verb: 'list',
+        resource: 'replicasets.apps',
+        namespace,
+        context: ctx.context,
+      },
+      ctx.retry,
+      () =>
+        apiRequest(ctx.kc, {
+          method: 'GET',
+          path: replicaSetsPath(namespace),
+          query: { labelSelector: selectorString(d.spec.selector) },
+        }),
     ),
   );
   const owned = list.items
     .map((item) => replicaSetView.parse(item))
-    .filter((rs) => (rs.metadata.ownerReferences ?? []).some((o) => o.controller === true && o.uid === d.metadata.uid));
+    .filter((rs) =>
+      (rs.metadata.ownerReferences ?? []).some(
+        (o) => o.controller === true && o.uid === d.metadata.uid,
+      ),
+    );
   let chosen: ReplicaSetView | undefined;
   if (revision !== undefined && revision > 0) {
     chosen = owned.find((rs) => revisionOf(rs) === revision);
-    if (!chosen) throw new KubeRequestError(step, `deployment ${namespace}/${name} has no revision ${revision} (it has: ${owned.map(revisionOf).sort((a, b) => a - b).join(', ') || 'none'})`, { context: ctx.context });
+    if (!chosen)
+      throw new KubeRequestError(
+        step,
+        `deployment ${namespace}/${name} has no revision ${revision} (it has: ${
+          owned
+            .map(revisionOf)
+            .sort((a, b) => a - b)
+            .join(', ') || 'none'
+        })`,
+        { context: ctx.context },
+      );
   } else {
     // The previous revision: the second highest, as kubectl picks it.
     const sorted = [...owned].sort((a, b) => revisionOf(b) - revisionOf(a));
     chosen = sorted[1];
-    if (!chosen) throw new KubeRequestError(step, `deployment ${namespace}/${name} has no previous revision to roll back to`, { context: ctx.context });
+    if (!chosen)
+      throw new KubeRequestError(
+        step,
+        `deployment ${namespace}/${name} has no previous revision to roll back to`,
+        { context: ctx.context },
+      );
   }
   const toRevision = revisionOf(chosen);
   const template = withoutHash(chosen.spec.template);
   const currentTemplate = withoutHash(templateOf.parse(raw).spec.template);
   if (sameJson(template, currentTemplate)) {
-    logger.info('rollback skipped: the deployment already runs that revision', { namespace, deployment: name, revision: toRevision });
-    return { revision: toRevision, changed: false, rollout: await waitForRollout(ctx, target, wait) };
+    logger.info('rollback skipped: the deployment already runs that revision', {
+      namespace,
+      deployment: name,
+      revision: toRevision,
+    });
+    return {
+      revision: toRevision,
+      changed: false,
+      rollout: await waitForRollout(ctx, target, wait),
+    };
   }
 
   const annotations: Record<string, string> = {};
@@ -116,20 +204,28 @@ export async function undoToRevision(ctx: KubeCallContext, target: KubeTarget, r
     const v = d.metadata.annotations?.[k];
     if (v !== undefined) annotations[k] = v;
   }
-  for (const [k, v] of Object.entries(chosen.metadata.annotations ?? {})) if (!DEPLOYMENT_OWN_ANNOTATIONS.includes(k)) annotations[k] = v;
+  for (const [k, v] of Object.entries(chosen.metadata.annotations ?? {}))
+    if (!DEPLOYMENT_OWN_ANNOTATIONS.includes(k)) annotations[k] = v;
 
-  await withRetry({ step, verb: 'patch', resource: 'deployments.apps', namespace, name, context: ctx.context }, ctx.retry, () =>
-    apiRequest(ctx.kc, {
-      method: 'PATCH',
-      path: deploymentPath(namespace, name),
-      query: { fieldManager: ctx.fieldManager },
-      contentType: PatchStrategy.JsonPatch,
-      body: [
-        { op: 'replace', path: '/spec/template', value: template },
-        { op: 'replace', path: '/metadata/annotations', value: annotations },
-      ],
-    }),
+  await withRetry(
+    { step, verb: 'patch', resource: 'deployments.apps', namespace, name, context: ctx.context },
+    ctx.retry,
+    () =>
+      apiRequest(ctx.kc, {
+        method: 'PATCH',
+        path: deploymentPath(namespace, name),
+        query: { fieldManager: ctx.fieldManager },
+        contentType: PatchStrategy.JsonPatch,
+        body: [
+          { op: 'replace', path: '/spec/template', value: template },
+          { op: 'replace', path: '/metadata/annotations', value: annotations },
+        ],
+      }),
   );
-  logger.info('deployment rolled back to revision', { namespace, deployment: name, revision: toRevision });
+  logger.info('deployment rolled back to revision', {
+    namespace,
+    deployment: name,
+    revision: toRevision,
+  });
   return { revision: toRevision, changed: true, rollout: await waitForRollout(ctx, target, wait) };
 }

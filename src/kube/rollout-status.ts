@@ -61,7 +61,11 @@ export function judge(d: DeploymentView): Judgement {
   }
   const progressing = (status.conditions ?? []).find((c) => c.type === 'Progressing');
   if (progressing?.reason === PROGRESS_DEADLINE_EXCEEDED) {
-    return { state: 'failed', reason: PROGRESS_DEADLINE_EXCEEDED, message: `deployment "${name}" exceeded its progress deadline${progressing.message ? `: ${progressing.message}` : ''}` };
+    return {
+      state: 'failed',
+      reason: PROGRESS_DEADLINE_EXCEEDED,
+      message: `deployment "${name}" exceeded its progress deadline${progressing.message ? `: ${progressing.message}` : ''}`,
+    };
   }
   const desired = d.spec.replicas ?? 1;
   const updated = status.updatedReplicas ?? 0;
@@ -75,9 +79,15 @@ export function judge(d: DeploymentView): Judgement {
   } else if (available < updated) {
     waiting = `Waiting for deployment "${name}" rollout to finish: ${available} of ${updated} updated replicas are available...`;
   }
-  if (waiting === undefined) return { state: 'complete', message: `deployment "${name}" successfully rolled out` };
+  if (waiting === undefined)
+    return { state: 'complete', message: `deployment "${name}" successfully rolled out` };
   // kubectl would wait forever on a paused Deployment; the controller will not move it.
-  if (d.spec.paused) return { state: 'paused', reason: 'DeploymentPaused', message: `deployment "${name}" is paused: ${waiting}` };
+  if (d.spec.paused)
+    return {
+      state: 'paused',
+      reason: 'DeploymentPaused',
+      message: `deployment "${name}" is paused: ${waiting}`,
+    };
   return { state: 'waiting', message: waiting };
 }
 
@@ -85,10 +95,18 @@ export function podHints(pods: Iterable<PodView>): PodHint[] {
   const hints: PodHint[] = [];
   for (const pod of pods) {
     if (pod.metadata.deletionTimestamp) continue;
-    for (const s of [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]) {
+    for (const s of [
+      ...(pod.status?.initContainerStatuses ?? []),
+      ...(pod.status?.containerStatuses ?? []),
+    ]) {
       const reason = s.state?.waiting?.reason;
       if (reason && HINT_REASONS.has(reason)) {
-        hints.push({ pod: pod.metadata.name, container: s.name, reason, ...(s.state?.waiting?.message ? { message: s.state.waiting.message } : {}) });
+        hints.push({
+          pod: pod.metadata.name,
+          container: s.name,
+          reason,
+          ...(s.state?.waiting?.message ? { message: s.state.waiting.message } : {}),
+        });
       }
     }
   }

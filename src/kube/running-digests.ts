@@ -19,31 +19,69 @@ function add(out: Set<string>, ref: string | null | undefined): void {
  * old Pods of a rollout in progress included. A Deployment that does not exist runs nothing;
  * any other failure throws, because the registry must not delete what it could not check.
  */
-export async function runningImages(ctx: KubeCallContext, target: KubeTarget, out = new Set<string>()): Promise<Set<string>> {
+export async function runningImages(
+  ctx: KubeCallContext,
+  target: KubeTarget,
+  out = new Set<string>(),
+): Promise<Set<string>> {
   const { namespace, deployment: name } = target;
   let raw: unknown;
   try {
-    raw = await withRetry({ step: 'read running images', verb: 'get', resource: 'deployments.apps', namespace, name, context: ctx.context }, ctx.retry, () =>
-      apiRequest(ctx.kc, { method: 'GET', path: deploymentPath(namespace, name) }),
+    raw = await withRetry(
+      {
+        step: 'read running images',
+        verb: 'get',
+        resource: 'deployments.apps',
+        namespace,
+        name,
+        context: ctx.context,
+      },
+      ctx.retry,
+      () => apiRequest(ctx.kc, { method: 'GET', path: deploymentPath(namespace, name) }),
     );
   } catch (err) {
     if (err instanceof KubeNotFoundError) {
-      logger.info('deployment not found; it runs no images', { namespace, deployment: name, context: ctx.context });
+      logger.info('deployment not found; it runs no images', {
+        namespace,
+        deployment: name,
+        context: ctx.context,
+      });
       return out;
     }
     throw err;
   }
   const d = deploymentView.parse(raw);
-  for (const c of [...(d.spec.template.spec.initContainers ?? []), ...d.spec.template.spec.containers]) add(out, c.image);
+  for (const c of [
+    ...(d.spec.template.spec.initContainers ?? []),
+    ...d.spec.template.spec.containers,
+  ])
+    add(out, c.image);
   const pods = listView.parse(
-    await withRetry({ step: 'read running images', verb: 'list', resource: 'pods', namespace, context: ctx.context }, ctx.retry, () =>
-      apiRequest(ctx.kc, { method: 'GET', path: podsPath(namespace), query: { labelSelector: selectorString(d.spec.selector) } }),
+    await withRetry(
+      {
+        step: 'read running images',
+        verb: 'list',
+        resource: 'pods',
+        namespace,
+        context: ctx.context,
+      },
+      ctx.retry,
+      () =>
+        apiRequest(ctx.kc, {
+          method: 'GET',
+          path: podsPath(namespace),
+          query: { labelSelector: selectorString(d.spec.selector) },
+        }),
     ),
   );
   for (const item of pods.items) {
     const pod = podView.parse(item);
-    for (const c of [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])]) add(out, c.image);
-    for (const s of [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]) {
+    for (const c of [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])])
+      add(out, c.image);
+    for (const s of [
+      ...(pod.status?.initContainerStatuses ?? []),
+      ...(pod.status?.containerStatuses ?? []),
+    ]) {
       add(out, s.image);
       if (s.imageID) add(out, imageIdRef(s.imageID));
     }

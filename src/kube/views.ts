@@ -8,7 +8,9 @@ import { z } from 'zod';
 const labelSelector = z.object({
   matchLabels: z.record(z.string(), z.string()).nullish(),
   matchExpressions: z
-    .array(z.object({ key: z.string(), operator: z.string(), values: z.array(z.string()).nullish() }))
+    .array(
+      z.object({ key: z.string(), operator: z.string(), values: z.array(z.string()).nullish() }),
+    )
     .nullish(),
 });
 export type LabelSelector = z.infer<typeof labelSelector>;
@@ -25,11 +27,21 @@ const objectMeta = z.object({
   annotations: z.record(z.string(), z.string()).nullish(),
   labels: z.record(z.string(), z.string()).nullish(),
   ownerReferences: z
-    .array(z.object({ uid: z.string(), kind: z.string(), name: z.string(), controller: z.boolean().nullish() }))
+    .array(
+      z.object({
+        uid: z.string(),
+        kind: z.string(),
+        name: z.string(),
+        controller: z.boolean().nullish(),
+      }),
+    )
     .nullish(),
 });
 
-const podSpec = z.object({ containers: z.array(container), initContainers: z.array(container).nullish() });
+const podSpec = z.object({
+  containers: z.array(container),
+  initContainers: z.array(container).nullish(),
+});
 
 export const condition = z.object({
   type: z.string(),
@@ -44,7 +56,10 @@ export const deploymentView = z.object({
     replicas: z.number().nullish(),
     paused: z.boolean().nullish(),
     selector: labelSelector,
-    template: z.object({ metadata: z.object({ labels: z.record(z.string(), z.string()).nullish() }).nullish(), spec: podSpec }),
+    template: z.object({
+      metadata: z.object({ labels: z.record(z.string(), z.string()).nullish() }).nullish(),
+      spec: podSpec,
+    }),
   }),
   status: z
     .object({
@@ -71,7 +86,9 @@ const containerStatus = z.object({
   image: z.string().nullish(),
   imageID: z.string().nullish(),
   state: z
-    .object({ waiting: z.object({ reason: z.string().nullish(), message: z.string().nullish() }).nullish() })
+    .object({
+      waiting: z.object({ reason: z.string().nullish(), message: z.string().nullish() }).nullish(),
+    })
     .nullish(),
 });
 
@@ -96,7 +113,11 @@ export const listView = z.object({
 });
 
 /** The object of a watch ERROR event: a Status. */
-export const statusView = z.object({ code: z.number().nullish(), reason: z.string().nullish(), message: z.string().nullish() });
+export const statusView = z.object({
+  code: z.number().nullish(),
+  reason: z.string().nullish(),
+  message: z.string().nullish(),
+});
 
 /** `matchLabels` and `matchExpressions` as a label selector query string. */
 export function selectorString(sel: LabelSelector): string {

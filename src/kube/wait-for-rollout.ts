@@ -5,7 +5,13 @@ import type { KubeTarget } from './images.ts';
 import { ListWatch, type ListWatchStats } from './list-watch.ts';
 import { withRetry } from './retry.ts';
 import { judge, podHints, progressOf, type RolloutProgress } from './rollout-status.ts';
-import { deploymentView, podView, selectorString, type DeploymentView, type PodView } from './views.ts';
+import {
+  deploymentView,
+  podView,
+  selectorString,
+  type DeploymentView,
+  type PodView,
+} from './views.ts';
 
 export type RolloutOutcome = 'complete' | 'failed' | 'timeout' | 'deleted' | 'paused';
 
@@ -39,14 +45,30 @@ function sameProgress(a: RolloutProgress | undefined, b: RolloutProgress): boole
  * Resolves with the outcome; rejects with a Kube*Error when the cluster cannot be read
  * (a missing Deployment at the start is KubeNotFoundError; one deleted meanwhile is `deleted`).
  */
-export async function waitForRollout(ctx: KubeCallContext, target: KubeTarget, opts: WaitOptions): Promise<RolloutResult> {
+export async function waitForRollout(
+  ctx: KubeCallContext,
+  target: KubeTarget,
+  opts: WaitOptions,
+): Promise<RolloutResult> {
   const { namespace, deployment: name } = target;
   opts.signal?.throwIfAborted();
   const first = deploymentView.parse(
     await withRetry(
-      { step: 'read deployment', verb: 'get', resource: 'deployments.apps', namespace, name, context: ctx.context },
+      {
+        step: 'read deployment',
+        verb: 'get',
+        resource: 'deployments.apps',
+        namespace,
+        name,
+        context: ctx.context,
+      },
       ctx.retry,
-      () => apiRequest(ctx.kc, { method: 'GET', path: deploymentPath(namespace, name), signal: opts.signal }),
+      () =>
+        apiRequest(ctx.kc, {
+          method: 'GET',
+          path: deploymentPath(namespace, name),
+          signal: opts.signal,
+        }),
       opts.signal,
     ),
   );
@@ -69,7 +91,13 @@ export async function waitForRollout(ctx: KubeCallContext, target: KubeTarget, o
       key: (d) => d.metadata.name,
       onChange: () => evaluate(),
       onError: (err) => finish(() => reject(err)),
-      op: { step: 'watch deployment rollout', resource: 'deployments.apps', namespace, name, context: ctx.context },
+      op: {
+        step: 'watch deployment rollout',
+        resource: 'deployments.apps',
+        namespace,
+        name,
+        context: ctx.context,
+      },
       retry: ctx.watchRetry,
       watchTimeoutSeconds,
     });
@@ -83,7 +111,11 @@ export async function waitForRollout(ctx: KubeCallContext, target: KubeTarget, o
       onError: (err) => {
         // Hints are a help, not a condition of the rollout: go on without them.
         podsUsable = false;
-        logger.warn('cannot follow the rollout pods; continuing without pod hints', { namespace, deployment: name, error: err.message });
+        logger.warn('cannot follow the rollout pods; continuing without pod hints', {
+          namespace,
+          deployment: name,
+          error: err.message,
+        });
       },
       op: { step: 'watch rollout pods', resource: 'pods', namespace, context: ctx.context },
       retry: ctx.watchRetry,
@@ -113,7 +145,9 @@ export async function waitForRollout(ctx: KubeCallContext, target: KubeTarget, o
       if (done || !deployments.synced) return;
       const d = deployments.items.get(name);
       if (!d || (uid && d.metadata.uid !== uid) || d.metadata.deletionTimestamp) {
-        finish(() => resolve(result('deleted', `deployment "${name}" was deleted during the rollout`)));
+        finish(() =>
+          resolve(result('deleted', `deployment "${name}" was deleted during the rollout`)),
+        );
         return;
       }
       lastDeployment = d;
@@ -125,16 +159,26 @@ export async function waitForRollout(ctx: KubeCallContext, target: KubeTarget, o
         try {
           opts.onProgress?.(progress);
         } catch (err) {
-          logger.warn('rollout progress listener failed', { error: err instanceof Error ? err.message : String(err) });
+          logger.warn('rollout progress listener failed', {
+            error: err instanceof Error ? err.message : String(err),
+          });
         }
       }
       const state = verdict.state;
-      if (state !== 'waiting') finish(() => resolve(result(state, verdict.message, verdict.reason)));
+      if (state !== 'waiting')
+        finish(() => resolve(result(state, verdict.message, verdict.reason)));
     }
 
     const timer = setTimeout(() => {
       const where = last?.message ?? judge(lastDeployment).message;
-      finish(() => resolve(result('timeout', `rollout of deployment "${name}" did not finish within ${opts.timeoutMs} ms: ${where}`)));
+      finish(() =>
+        resolve(
+          result(
+            'timeout',
+            `rollout of deployment "${name}" did not finish within ${opts.timeoutMs} ms: ${where}`,
+          ),
+        ),
+      );
     }, opts.timeoutMs);
     const onAbort = (): void => finish(() => reject(opts.signal?.reason));
     opts.signal?.addEventListener('abort', onAbort, { once: true });

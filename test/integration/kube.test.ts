@@ -40,23 +40,40 @@ afterAll(async () => {
   for (const ns of namespaces) await core.deleteNamespace({ name: ns }).catch(() => undefined);
 });
 
-function target(namespace: string, deployment: string, containers: Record<string, string> = { app: REPO }, pinDigest = false): KubeTarget {
+function target(
+  namespace: string,
+  deployment: string,
+  containers: Record<string, string> = { app: REPO },
+  pinDigest = false,
+): KubeTarget {
   return { namespace, deployment, containers, pinDigest };
 }
 
 /** A namespace holding one Deployment whose first rollout has completed. */
-async function deployed(name: string, containers: Record<string, string>, opts: { replicas?: number; progressDeadlineSeconds?: number } = {}): Promise<string> {
+async function deployed(
+  name: string,
+  containers: Record<string, string>,
+  opts: { replicas?: number; progressDeadlineSeconds?: number } = {},
+): Promise<string> {
   const ns = await createTestNamespace(core, 'kube');
   namespaces.push(ns);
-  await apps.createNamespacedDeployment({ namespace: ns, body: testDeployment(name, { containers, ...opts }) });
+  await apps.createNamespacedDeployment({
+    namespace: ns,
+    body: testDeployment(name, { containers, ...opts }),
+  });
   const first = await kube.waitForRollout(target(ns, name), { timeoutMs: 30_000 });
   expect(first.outcome, first.message).toBe('complete');
   return ns;
 }
 
-async function deploymentImages(ns: string, name: string): Promise<Record<string, string | undefined>> {
+async function deploymentImages(
+  ns: string,
+  name: string,
+): Promise<Record<string, string | undefined>> {
   const d = await apps.readNamespacedDeployment({ name, namespace: ns });
-  return Object.fromEntries((d.spec?.template.spec?.containers ?? []).map((c) => [c.name, c.image]));
+  return Object.fromEntries(
+    (d.spec?.template.spec?.containers ?? []).map((c) => [c.name, c.image]),
+  );
 }
 
 /** Marks Pods of held images Ready until stopped: a rollout that moves only when the test lets it. */
@@ -66,8 +83,11 @@ function releaseHeldPods(ns: string): { stop(): void } {
     while (!stopped) {
       const pods = await core.listNamespacedPod({ namespace: ns }).catch(() => undefined);
       for (const pod of pods?.items ?? []) {
-        const ready = (pod.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
-        if (!ready && !pod.metadata?.deletionTimestamp) await markPodReady(kc, pod).catch(() => undefined);
+        const ready = (pod.status?.conditions ?? []).some(
+          (c) => c.type === 'Ready' && c.status === 'True',
+        );
+        if (!ready && !pod.metadata?.deletionTimestamp)
+          await markPodReady(kc, pod).catch(() => undefined);
       }
       await new Promise((r) => setTimeout(r, 150));
     }
@@ -79,7 +99,10 @@ function releaseHeldPods(ns: string): { stop(): void } {
   };
 }
 
-async function waitForProgress(events: RolloutProgress[], check: (p: RolloutProgress) => boolean): Promise<void> {
+async function waitForProgress(
+  events: RolloutProgress[],
+  check: (p: RolloutProgress) => boolean,
+): Promise<void> {
   for (let i = 0; i < 300; i++) {
     if (events.some(check)) return;
     await new Promise((r) => setTimeout(r, 100));
@@ -94,26 +117,46 @@ describe('kube adapter on a real control plane', () => {
     const cause = changeCause({ pipelineId: 41, sha: 'bbbbbbbbbbbbbbbbbbbb', user: 'alice' });
 
     const set = await kube.setImages(t, { app: `${REPO}:prod-bbb` }, cause);
-    expect(set).toEqual({ previousImages: { app: `${REPO}:prod-aaa` }, changed: true, generation: 2 });
+    expect(set).toEqual({
+      previousImages: { app: `${REPO}:prod-aaa` },
+      changed: true,
+      generation: 2,
+    });
 
     const events: RolloutProgress[] = [];
-    const result = await kube.waitForRollout(t, { timeoutMs: 60_000, onProgress: (p) => events.push(p) });
+    const result = await kube.waitForRollout(t, {
+      timeoutMs: 60_000,
+      onProgress: (p) => events.push(p),
+    });
     expect(result.outcome, result.message).toBe('complete');
     expect(result.message).toBe('deployment "web" successfully rolled out');
-    expect(result.progress).toMatchObject({ desired: 3, updated: 3, ready: 3, available: 3, total: 3, generation: 2, observedGeneration: 2 });
+    expect(result.progress).toMatchObject({
+      desired: 3,
+      updated: 3,
+      ready: 3,
+      available: 3,
+      total: 3,
+      generation: 2,
+      observedGeneration: 2,
+    });
     expect(result.stats).toMatchObject({ lists: 1, expired: 0 });
 
     // In order: never fewer updated replicas than before, ending with the complete state.
     expect(events.length).toBeGreaterThanOrEqual(1);
-    for (let i = 1; i < events.length; i++) expect(events[i]?.updated).toBeGreaterThanOrEqual(events[i - 1]?.updated ?? 0);
+    for (let i = 1; i < events.length; i++)
+      expect(events[i]?.updated).toBeGreaterThanOrEqual(events[i - 1]?.updated ?? 0);
     expect(events.at(-1)?.message).toBe(result.message);
     for (const e of events.slice(0, -1)) expect(e.message).toMatch(/^Waiting for deployment/);
 
     // What `kubectl rollout history` shows: the change-cause on the Deployment and on its new ReplicaSet.
     const d = await apps.readNamespacedDeployment({ name: 'web', namespace: ns });
-    expect(d.metadata?.annotations?.[CHANGE_CAUSE]).toBe('rollhook deploy, sha bbbbbbbbbbbb, pipeline 41, by alice');
+    expect(d.metadata?.annotations?.[CHANGE_CAUSE]).toBe(
+      'rollhook deploy, sha bbbbbbbbbbbb, pipeline 41, by alice',
+    );
     const rss = await apps.listNamespacedReplicaSet({ namespace: ns });
-    const newest = rss.items.find((rs) => rs.metadata?.annotations?.['deployment.kubernetes.io/revision'] === '2');
+    const newest = rss.items.find(
+      (rs) => rs.metadata?.annotations?.['deployment.kubernetes.io/revision'] === '2',
+    );
     expect(newest?.metadata?.annotations?.[CHANGE_CAUSE]).toBe(cause);
     expect(newest?.spec?.template?.spec?.containers[0]?.image).toBe(`${REPO}:prod-bbb`);
   });
@@ -128,14 +171,22 @@ describe('kube adapter on a real control plane', () => {
     const before = await apps.readNamespacedDeployment({ name: 'idem', namespace: ns });
 
     const again = await kube.setImages(t, { app: `${REPO}:prod-bbb` }, 'second');
-    expect(again).toEqual({ previousImages: { app: `${REPO}:prod-aaa` }, changed: false, generation: first.generation });
+    expect(again).toEqual({
+      previousImages: { app: `${REPO}:prod-aaa` },
+      changed: false,
+      generation: first.generation,
+    });
     const after = await apps.readNamespacedDeployment({ name: 'idem', namespace: ns });
     expect(after.metadata?.resourceVersion).toBe(before.metadata?.resourceVersion);
     expect(after.metadata?.annotations?.[CHANGE_CAUSE]).toBe('first');
   });
 
   it('pins digests: sets repo:tag@sha256 and reports the running digest to the registry', async () => {
-    const ns = await deployed('pinned', { app: `${REPO}:prod-aaa@${digest('a')}` }, { replicas: 2 });
+    const ns = await deployed(
+      'pinned',
+      { app: `${REPO}:prod-aaa@${digest('a')}` },
+      { replicas: 2 },
+    );
     const t = target(ns, 'pinned', { app: REPO }, true);
     const images = imageRefsFor(t, 'prod-ccc', { app: digest('c') });
     expect(images).toEqual({ app: `${REPO}:prod-ccc@${digest('c')}` });
@@ -160,29 +211,46 @@ describe('kube adapter on a real control plane', () => {
 
   it('sets two containers of one Deployment in one revision, and only the named ones', async () => {
     const containers = { app: REPO, worker: WORKER_REPO };
-    const ns = await deployed('two', { app: `${REPO}:prod-aaa`, worker: `${WORKER_REPO}:prod-aaa` }, { replicas: 2 });
+    const ns = await deployed(
+      'two',
+      { app: `${REPO}:prod-aaa`, worker: `${WORKER_REPO}:prod-aaa` },
+      { replicas: 2 },
+    );
     const t = target(ns, 'two', containers);
 
     const set = await kube.setImages(t, imageRefsFor(t, 'prod-bbb'), 'both');
-    expect(set.previousImages).toEqual({ app: `${REPO}:prod-aaa`, worker: `${WORKER_REPO}:prod-aaa` });
+    expect(set.previousImages).toEqual({
+      app: `${REPO}:prod-aaa`,
+      worker: `${WORKER_REPO}:prod-aaa`,
+    });
     expect(set.generation).toBe(2);
     expect((await kube.waitForRollout(t, { timeoutMs: 60_000 })).outcome).toBe('complete');
     const rss = await apps.listNamespacedReplicaSet({ namespace: ns });
-    expect(rss.items.map((rs) => rs.metadata?.annotations?.['deployment.kubernetes.io/revision']).sort()).toEqual(['1', '2']);
+    expect(
+      rss.items.map((rs) => rs.metadata?.annotations?.['deployment.kubernetes.io/revision']).sort(),
+    ).toEqual(['1', '2']);
 
     const one = await kube.setImages(t, { worker: `${WORKER_REPO}:prod-ccc` }, 'worker only');
     expect(one.previousImages).toEqual({ worker: `${WORKER_REPO}:prod-bbb` });
-    expect(await deploymentImages(ns, 'two')).toEqual({ app: `${REPO}:prod-bbb`, worker: `${WORKER_REPO}:prod-ccc` });
+    expect(await deploymentImages(ns, 'two')).toEqual({
+      app: `${REPO}:prod-bbb`,
+      worker: `${WORKER_REPO}:prod-ccc`,
+    });
   });
 
   it('reads again on a conflict, so concurrent patches each report exactly what they replaced', async () => {
     const ns = await deployed('race', { app: `${REPO}:prod-aaa` }, { replicas: 1 });
     const t = target(ns, 'race');
-    const [b, c] = await Promise.all([kube.setImages(t, { app: `${REPO}:prod-bbb` }, 'b'), kube.setImages(t, { app: `${REPO}:prod-ccc` }, 'c')]);
+    const [b, c] = await Promise.all([
+      kube.setImages(t, { app: `${REPO}:prod-bbb` }, 'b'),
+      kube.setImages(t, { app: `${REPO}:prod-ccc` }, 'c'),
+    ]);
     const final = (await deploymentImages(ns, 'race')).app;
     const [winner, loser] = final === `${REPO}:prod-ccc` ? [c, b] : [b, c];
     // The patch applied last replaced the other one's image, not the original.
-    expect(winner.previousImages.app).toBe(final === `${REPO}:prod-ccc` ? `${REPO}:prod-bbb` : `${REPO}:prod-ccc`);
+    expect(winner.previousImages.app).toBe(
+      final === `${REPO}:prod-ccc` ? `${REPO}:prod-bbb` : `${REPO}:prod-ccc`,
+    );
     expect(loser.previousImages.app).toBe(`${REPO}:prod-aaa`);
     expect(winner.generation).toBe(3);
   });
@@ -193,16 +261,28 @@ describe('kube adapter on a real control plane', () => {
     const set = await kube.setImages(t, { app: `${REPO}:prod-broken` }, 'broken release');
 
     const events: RolloutProgress[] = [];
-    const failed = await kube.waitForRollout(t, { timeoutMs: 60_000, onProgress: (p) => events.push(p) });
+    const failed = await kube.waitForRollout(t, {
+      timeoutMs: 60_000,
+      onProgress: (p) => events.push(p),
+    });
     expect(failed.outcome, failed.message).toBe('failed');
     expect(failed.reason).toBe('ProgressDeadlineExceeded');
     expect(failed.message).toMatch(/exceeded its progress deadline/);
-    expect(events.flatMap((e) => e.hints).some((h) => h.reason === 'ImagePullBackOff' && h.container === 'app')).toBe(true);
+    expect(
+      events
+        .flatMap((e) => e.hints)
+        .some((h) => h.reason === 'ImagePullBackOff' && h.container === 'app'),
+    ).toBe(true);
     // The old Pods kept serving: maxUnavailable rounds to 0 for 3 replicas.
     expect(failed.progress.available).toBe(3);
 
-    const back = await kube.rollback(t, set.previousImages, 'rollback after failure', { timeoutMs: 60_000 });
-    expect(back.set).toMatchObject({ changed: true, previousImages: { app: `${REPO}:prod-broken` } });
+    const back = await kube.rollback(t, set.previousImages, 'rollback after failure', {
+      timeoutMs: 60_000,
+    });
+    expect(back.set).toMatchObject({
+      changed: true,
+      previousImages: { app: `${REPO}:prod-broken` },
+    });
     expect(back.rollout.outcome, back.rollout.message).toBe('complete');
     expect(back.rollout.progress.hints).toEqual([]);
     expect(await deploymentImages(ns, 'bad')).toEqual({ app: `${REPO}:prod-good` });
@@ -231,7 +311,9 @@ describe('kube adapter on a real control plane', () => {
 
     const same = await kube.undoToRevision(t, 5, { timeoutMs: 30_000 });
     expect(same.changed).toBe(false);
-    await expect(kube.undoToRevision(t, 99, { timeoutMs: 30_000 })).rejects.toThrow(/has no revision 99/);
+    await expect(kube.undoToRevision(t, 99, { timeoutMs: 30_000 })).rejects.toThrow(
+      /has no revision 99/,
+    );
   });
 
   it('ends with deleted when the Deployment is deleted mid-watch', async () => {
@@ -239,7 +321,10 @@ describe('kube adapter on a real control plane', () => {
     const t = target(ns, 'gone');
     await kube.setImages(t, { app: `${REPO}:prod-held` }, 'held');
     const events: RolloutProgress[] = [];
-    const waiting = kube.waitForRollout(t, { timeoutMs: 60_000, onProgress: (p) => events.push(p) });
+    const waiting = kube.waitForRollout(t, {
+      timeoutMs: 60_000,
+      onProgress: (p) => events.push(p),
+    });
     await waitForProgress(events, (p) => p.observedGeneration === 2);
     await apps.deleteNamespacedDeployment({ name: 'gone', namespace: ns });
     const result = await waiting;
@@ -254,15 +339,31 @@ describe('kube adapter on a real control plane', () => {
     await kube.setImages(t, { app: `${REPO}:prod-held` }, 'held');
     const events: RolloutProgress[] = [];
     // One-second watches: the first ends soon after the compaction below and must rewatch from a compacted revision.
-    const waiting = kube.waitForRollout(t, { timeoutMs: 60_000, watchTimeoutSeconds: 1, onProgress: (p) => events.push(p) });
+    const waiting = kube.waitForRollout(t, {
+      timeoutMs: 60_000,
+      watchTimeoutSeconds: 1,
+      onProgress: (p) => events.push(p),
+    });
     await waitForProgress(events, (p) => p.observedGeneration === 2);
 
     // Writes after the watch's revision, then compaction up to the last: the watch's next revision is gone.
-    for (const name of ['advance-1', 'advance-2']) await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name }, data: { a: '1' } } });
-    const range = (await (await fetch(`${etcdUrl}/v3/kv/range`, { method: 'POST', body: JSON.stringify({ key: Buffer.from('/').toString('base64') }) })).json()) as {
+    for (const name of ['advance-1', 'advance-2'])
+      await core.createNamespacedConfigMap({
+        namespace: ns,
+        body: { metadata: { name }, data: { a: '1' } },
+      });
+    const range = (await (
+      await fetch(`${etcdUrl}/v3/kv/range`, {
+        method: 'POST',
+        body: JSON.stringify({ key: Buffer.from('/').toString('base64') }),
+      })
+    ).json()) as {
       header: { revision: string };
     };
-    const compact = await fetch(`${etcdUrl}/v3/kv/compaction`, { method: 'POST', body: JSON.stringify({ revision: range.header.revision, physical: true }) });
+    const compact = await fetch(`${etcdUrl}/v3/kv/compaction`, {
+      method: 'POST',
+      body: JSON.stringify({ revision: range.header.revision, physical: true }),
+    });
     expect(compact.ok).toBe(true);
     await new Promise((r) => setTimeout(r, 2500));
 
@@ -282,11 +383,17 @@ describe('kube adapter on a real control plane', () => {
     expect(timedOut.outcome).toBe('timeout');
     expect(timedOut.message).toMatch(/did not finish within 1500 ms/);
 
-    await apps.patchNamespacedDeployment({ name: 'still', namespace: ns, body: [{ op: 'add', path: '/spec/paused', value: true }] });
+    await apps.patchNamespacedDeployment({
+      name: 'still',
+      namespace: ns,
+      body: [{ op: 'add', path: '/spec/paused', value: true }],
+    });
     await kube.setImages(t, { app: `${REPO}:prod-held2` }, 'while paused');
     const paused = await kube.waitForRollout(t, { timeoutMs: 30_000 });
     expect(paused.outcome).toBe('paused');
-    await expect(kube.undoToRevision(t, undefined, { timeoutMs: 1000 })).rejects.toThrow(/is paused/);
+    await expect(kube.undoToRevision(t, undefined, { timeoutMs: 1000 })).rejects.toThrow(
+      /is paused/,
+    );
   });
 
   it('aborts a wait through its signal', async () => {
@@ -304,13 +411,21 @@ describe('kube adapter on a real control plane', () => {
     const missing = kube.setImages(target(ns, 'nope'), { app: `${REPO}:x` }, 'c');
     await expect(missing).rejects.toBeInstanceOf(KubeNotFoundError);
     await expect(missing).rejects.toThrow(`deployments.apps ${ns}/nope not found`);
-    const err = await kube.waitForRollout(target('no-such-namespace', 'web'), { timeoutMs: 5000 }).catch((e: unknown) => e);
+    const err = await kube
+      .waitForRollout(target('no-such-namespace', 'web'), { timeoutMs: 5000 })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(KubeNotFoundError);
     expect(isRetryable(err)).toBe(false);
     expect((err as KubeNotFoundError).namespace).toBe('no-such-namespace');
 
-    await expect(kube.setImages(target(ns, 'named'), { sidecar: `${REPO}:x` }, 'c')).rejects.toThrow(/not configured/);
-    const noContainer = kube.setImages(target(ns, 'named', { app: REPO, sidecar: REPO }), { sidecar: `${REPO}:x` }, 'c');
+    await expect(
+      kube.setImages(target(ns, 'named'), { sidecar: `${REPO}:x` }, 'c'),
+    ).rejects.toThrow(/not configured/);
+    const noContainer = kube.setImages(
+      target(ns, 'named', { app: REPO, sidecar: REPO }),
+      { sidecar: `${REPO}:x` },
+      'c',
+    );
     await expect(noContainer).rejects.toBeInstanceOf(KubeRequestError);
     await expect(noContainer).rejects.toThrow(/has no container sidecar \(it has: app\)/);
     // Nothing was added by a patch.
@@ -323,9 +438,17 @@ describe('kube adapter on a real control plane', () => {
     process.env.KUBECONFIG = inject('cluster').kubeconfig;
     try {
       const viaDefault = new KubeAdapter();
-      expect((await viaDefault.runningDigests([target(ns, 'chain')])).has(`${REPO}:prod-aaa`)).toBe(true);
-      expect((await viaDefault.runningDigests([{ ...target(ns, 'chain'), context: 'admin' }])).has(`${REPO}:prod-aaa`)).toBe(true);
-      expect(() => viaDefault.kubeConfig({ context: 'prod-cluster' })).toThrow(/context "prod-cluster" is not in the kubeconfig/);
+      expect((await viaDefault.runningDigests([target(ns, 'chain')])).has(`${REPO}:prod-aaa`)).toBe(
+        true,
+      );
+      expect(
+        (await viaDefault.runningDigests([{ ...target(ns, 'chain'), context: 'admin' }])).has(
+          `${REPO}:prod-aaa`,
+        ),
+      ).toBe(true);
+      expect(() => viaDefault.kubeConfig({ context: 'prod-cluster' })).toThrow(
+        /context "prod-cluster" is not in the kubeconfig/,
+      );
     } finally {
       if (saved === undefined) delete process.env.KUBECONFIG;
       else process.env.KUBECONFIG = saved;

@@ -5,7 +5,13 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AppsV1Api, CoreV1Api, KubeConfig, RbacAuthorizationV1Api, type V1Deployment } from '@kubernetes/client-node';
+import {
+  AppsV1Api,
+  CoreV1Api,
+  KubeConfig,
+  RbacAuthorizationV1Api,
+  type V1Deployment,
+} from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { freePort, startProcess, tail, waitUntil, type Started } from './processes.ts';
 
@@ -54,10 +60,16 @@ const buildScript = resolve(here, '../cluster/build.sh');
 export function controlPlaneBinaries(): string {
   const fromEnv = process.env.ROLLHOOK_CONTROL_PLANE_BIN;
   if (fromEnv) return checkBinaries(fromEnv);
-  const res = spawnSync('bash', [buildScript], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024 });
+  const res = spawnSync('bash', [buildScript], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    maxBuffer: 64 * 1024 * 1024,
+  });
   if (res.error || res.status !== 0) {
     const stderr = (res.stderr ?? '').trim().split('\n').slice(-20).join('\n');
-    throw new Error(`test control plane: ${buildScript} failed (exit ${res.status ?? String(res.error)}):\n${stderr}`);
+    throw new Error(
+      `test control plane: ${buildScript} failed (exit ${res.status ?? String(res.error)}):\n${stderr}`,
+    );
   }
   const lines = res.stdout.trim().split('\n');
   return checkBinaries(lines[lines.length - 1] ?? '');
@@ -65,12 +77,18 @@ export function controlPlaneBinaries(): string {
 
 function checkBinaries(dir: string): string {
   for (const b of ['etcd', 'kube-apiserver', 'kube-controller-manager']) {
-    if (!existsSync(join(dir, b))) throw new Error(`test control plane: ${join(dir, b)} is missing; run 'bash test/cluster/build.sh' (needs Go 1.26+)`);
+    if (!existsSync(join(dir, b)))
+      throw new Error(
+        `test control plane: ${join(dir, b)} is missing; run 'bash test/cluster/build.sh' (needs Go 1.26+)`,
+      );
   }
   return dir;
 }
 
-function httpsGet(url: string, opts: { ca?: string; token?: string }): Promise<{ status: number; body: string }> {
+function httpsGet(
+  url: string,
+  opts: { ca?: string; token?: string },
+): Promise<{ status: number; body: string }> {
   return new Promise((resolvePromise, reject) => {
     const req = request(
       url,
@@ -104,7 +122,8 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
   mkdirSync(dataDir, { recursive: true });
   const started: Started[] = [];
   const killAll = (): void => {
-    for (const p of started) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+    for (const p of started)
+      if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
   };
   // A test runner killed mid-run must not leave the control plane behind.
   process.once('exit', killAll);
@@ -115,10 +134,21 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
   };
 
   try {
-    const [etcdPort, peerPort, apiPort, kcmPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    const [etcdPort, peerPort, apiPort, kcmPort] = [
+      await freePort(),
+      await freePort(),
+      await freePort(),
+      await freePort(),
+    ];
     const adminToken = randomBytes(24).toString('hex');
     const users = opts.users ?? [];
-    const tokenLines = [`${adminToken},admin,admin-uid,"system:masters"`, ...users.map((u, i) => `${u.token},${u.name},uid-${i + 1}${u.groups?.length ? `,"${u.groups.join(',')}"` : ''}`)];
+    const tokenLines = [
+      `${adminToken},admin,admin-uid,"system:masters"`,
+      ...users.map(
+        (u, i) =>
+          `${u.token},${u.name},uid-${i + 1}${u.groups?.length ? `,"${u.groups.join(',')}"` : ''}`,
+      ),
+    ];
     writeFileSync(join(dataDir, 'tokens.csv'), `${tokenLines.join('\n')}\n`, { mode: 0o600 });
     const { privateKey } = generateKeyPairSync('rsa', {
       modulusLength: 2048,
@@ -200,7 +230,9 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
     );
 
     const kubeconfigPath = join(dataDir, 'kubeconfig.yaml');
-    writeFileSync(kubeconfigPath, kubeconfigYaml(server, caPem, adminToken, users), { mode: 0o600 });
+    writeFileSync(kubeconfigPath, kubeconfigYaml(server, caPem, adminToken, users), {
+      mode: 0o600,
+    });
 
     const kcm = startProcess(
       'kube-controller-manager',
@@ -228,34 +260,63 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
       { timeoutMs: 60_000, proc: kcm },
     );
 
-    return { kubeconfigPath, server, adminToken, etcdUrl, caPem, dataDir, startSeconds: (Date.now() - t0) / 1000, stop };
+    return {
+      kubeconfigPath,
+      server,
+      adminToken,
+      etcdUrl,
+      caPem,
+      dataDir,
+      startSeconds: (Date.now() - t0) / 1000,
+      stop,
+    };
   } catch (err) {
     await stop().catch(() => undefined);
     throw err;
   }
 }
 
-function kubeconfigYaml(server: string, caPem: string, adminToken: string, users: ClusterUser[]): string {
+function kubeconfigYaml(
+  server: string,
+  caPem: string,
+  adminToken: string,
+  users: ClusterUser[],
+): string {
   const all = [{ name: 'admin', token: adminToken }, ...users];
   return stringify({
     apiVersion: 'v1',
     kind: 'Config',
     'current-context': 'admin',
-    clusters: [{ name: 'rollhook-test', cluster: { server, 'certificate-authority-data': Buffer.from(caPem).toString('base64') } }],
+    clusters: [
+      {
+        name: 'rollhook-test',
+        cluster: { server, 'certificate-authority-data': Buffer.from(caPem).toString('base64') },
+      },
+    ],
     users: all.map((u) => ({ name: u.name, user: { token: u.token } })),
-    contexts: all.map((u) => ({ name: u.name, context: { cluster: 'rollhook-test', user: u.name } })),
+    contexts: all.map((u) => ({
+      name: u.name,
+      context: { cluster: 'rollhook-test', user: u.name },
+    })),
   });
 }
 
 /** The last lines of each control plane log, for a failure message. */
 export function clusterLogs(dataDir: string): string {
-  return ['etcd', 'kube-apiserver', 'kube-controller-manager'].map((n) => `--- ${n}\n${tail(join(dataDir, `${n}.log`), 15)}`).join('\n');
+  return ['etcd', 'kube-apiserver', 'kube-controller-manager']
+    .map((n) => `--- ${n}\n${tail(join(dataDir, `${n}.log`), 15)}`)
+    .join('\n');
 }
 
 /** A Deployment for tests: `app=<name>` labels, a short progress deadline so a bad image fails fast. */
 export function testDeployment(
   name: string,
-  opts: { containers: Record<string, string>; replicas?: number; progressDeadlineSeconds?: number; paused?: boolean },
+  opts: {
+    containers: Record<string, string>;
+    replicas?: number;
+    progressDeadlineSeconds?: number;
+    paused?: boolean;
+  },
 ): V1Deployment {
   return {
     apiVersion: 'apps/v1',
@@ -268,17 +329,29 @@ export function testDeployment(
       selector: { matchLabels: { app: name } },
       template: {
         metadata: { labels: { app: name } },
-        spec: { containers: Object.entries(opts.containers).map(([n, image]) => ({ name: n, image })) },
+        spec: {
+          containers: Object.entries(opts.containers).map(([n, image]) => ({ name: n, image })),
+        },
       },
     },
   };
 }
 
 /** Admin clients on the test cluster, for setting up what a test needs. */
-export function adminClients(kubeconfigPath: string): { kc: KubeConfig; apps: AppsV1Api; core: CoreV1Api; rbac: RbacAuthorizationV1Api } {
+export function adminClients(kubeconfigPath: string): {
+  kc: KubeConfig;
+  apps: AppsV1Api;
+  core: CoreV1Api;
+  rbac: RbacAuthorizationV1Api;
+} {
   const kc = new KubeConfig();
   kc.loadFromFile(kubeconfigPath);
-  return { kc, apps: kc.makeApiClient(AppsV1Api), core: kc.makeApiClient(CoreV1Api), rbac: kc.makeApiClient(RbacAuthorizationV1Api) };
+  return {
+    kc,
+    apps: kc.makeApiClient(AppsV1Api),
+    core: kc.makeApiClient(CoreV1Api),
+    rbac: kc.makeApiClient(RbacAuthorizationV1Api),
+  };
 }
 
 /** A fresh namespace with a unique name, so tests sharing the cluster do not see each other. */

@@ -1,4 +1,12 @@
-import { ApiException, CoreV1Api, KubeConfig, PatchStrategy, makeInformer, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
+import {
+  ApiException,
+  CoreV1Api,
+  KubeConfig,
+  PatchStrategy,
+  makeInformer,
+  setHeaderOptions,
+  type V1Pod,
+} from '@kubernetes/client-node';
 
 /**
  * Stands in for the kubelet in a control plane without nodes: marks each new Pod Running and
@@ -32,12 +40,25 @@ function containersOf(pod: V1Pod): { name: string; image: string }[] {
   return (pod.spec?.containers ?? []).map((c) => ({ name: c.name, image: c.image ?? '' }));
 }
 
-function condition(type: string, ok: boolean, now: string, reason?: string): Record<string, string> {
-  return { type, status: ok ? 'True' : 'False', lastTransitionTime: now, ...(reason ? { reason } : {}) };
+function condition(
+  type: string,
+  ok: boolean,
+  now: string,
+  reason?: string,
+): Record<string, string> {
+  return {
+    type,
+    status: ok ? 'True' : 'False',
+    lastTransitionTime: now,
+    ...(reason ? { reason } : {}),
+  };
 }
 
 /** The status a kubelet would report for a Pod whose containers all started and passed readiness. */
-export async function readyStatus(pod: V1Pod, imageId: (image: string) => string | Promise<string> = defaultImageId): Promise<object> {
+export async function readyStatus(
+  pod: V1Pod,
+  imageId: (image: string) => string | Promise<string> = defaultImageId,
+): Promise<object> {
   const now = new Date().toISOString();
   const containerStatuses = await Promise.all(
     containersOf(pod).map(async (c) => ({
@@ -108,23 +129,43 @@ export function backOffStatus(pod: V1Pod, neverReady: RegExp): object {
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
 async function patchStatus(core: CoreV1Api, pod: V1Pod, body: object): Promise<void> {
-  await core.patchNamespacedPodStatus({ name: pod.metadata?.name ?? '', namespace: pod.metadata?.namespace ?? '', body, fieldManager: 'rollhook-test-kubelet' }, mergePatch);
+  await core.patchNamespacedPodStatus(
+    {
+      name: pod.metadata?.name ?? '',
+      namespace: pod.metadata?.namespace ?? '',
+      body,
+      fieldManager: 'rollhook-test-kubelet',
+    },
+    mergePatch,
+  );
 }
 
 /** Marks one Pod Running and Ready, as the stand-in does for every Pod it does not hold back. */
-export async function markPodReady(kc: KubeConfig, pod: V1Pod, imageId?: (image: string) => string | Promise<string>): Promise<void> {
+export async function markPodReady(
+  kc: KubeConfig,
+  pod: V1Pod,
+  imageId?: (image: string) => string | Promise<string>,
+): Promise<void> {
   await patchStatus(kc.makeApiClient(CoreV1Api), pod, await readyStatus(pod, imageId));
 }
 
 function isReady(pod: V1Pod): boolean {
-  return pod.status?.phase === 'Running' && (pod.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+  return (
+    pod.status?.phase === 'Running' &&
+    (pod.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True')
+  );
 }
 
 function isBackingOff(pod: V1Pod): boolean {
-  return (pod.status?.containerStatuses ?? []).some((s) => s.state?.waiting?.reason === WAITING_REASON);
+  return (pod.status?.containerStatuses ?? []).some(
+    (s) => s.state?.waiting?.reason === WAITING_REASON,
+  );
 }
 
-export async function startPodReadiness(kubeconfigPath: string, opts: PodReadinessOptions): Promise<PodReadiness> {
+export async function startPodReadiness(
+  kubeconfigPath: string,
+  opts: PodReadinessOptions,
+): Promise<PodReadiness> {
   const kc = new KubeConfig();
   kc.loadFromFile(kubeconfigPath);
   const core = kc.makeApiClient(CoreV1Api);
@@ -145,7 +186,11 @@ export async function startPodReadiness(kubeconfigPath: string, opts: PodReadine
       // A few tries: a Pod may see no further event that would bring it back here.
       for (let attempt = 1; attempt <= 5 && !stopped; attempt++) {
         try {
-          await patchStatus(core, pod, broken ? backOffStatus(pod, opts.neverReady) : await readyStatus(pod, opts.imageId));
+          await patchStatus(
+            core,
+            pod,
+            broken ? backOffStatus(pod, opts.neverReady) : await readyStatus(pod, opts.imageId),
+          );
           marked++;
           return;
         } catch (err) {
@@ -161,7 +206,8 @@ export async function startPodReadiness(kubeconfigPath: string, opts: PodReadine
   informer.on('update', handle);
   informer.on('error', () => {
     // The informer stops on an error; restart it, as a kubelet would reconnect.
-    if (!stopped) setTimeout(() => void (stopped ? undefined : informer.start().catch(() => undefined)), 500);
+    if (!stopped)
+      setTimeout(() => void (stopped ? undefined : informer.start().catch(() => undefined)), 500);
   });
   await informer.start();
 
