@@ -16,6 +16,7 @@ import { ImageRegistry } from './registry/index.ts';
 import { makeDeployPipeline, makeRollbackPipeline } from '../workers/deploy/pipeline.ts';
 import { makeDeployProcessor, type DeployProcessorDeps } from '../workers/deploy/processor.ts';
 import { startWorkers, type Workers } from '../workers/start.ts';
+import { makeCleanupCiProcessor } from '../workers/cleanup-ci.ts';
 
 /** The composition root: reads the config, opens the adapters and wires HTTP and workers. */
 export type Role = 'all' | 'api' | 'worker';
@@ -78,6 +79,7 @@ export async function run(config: Config, role: Role, overrides: RunOverrides = 
     workers = startWorkers({
       config,
       connection,
+      cleanupCiProcessor: makeCleanupCiProcessor({ registry: pipelineDeps.registry, config }),
       deployProcessor: makeDeployProcessor({
         config,
         state,

@@ -4,6 +4,7 @@ import { startCluster } from './cluster.ts';
 import { startPodReadiness } from './pod-readiness.ts';
 import { startRedis } from './redis.ts';
 import { startRegistry } from './registry.ts';
+import { registryImageId } from './image-id.ts';
 
 /**
  * Starts the real servers the tests use, once per run, and hands their coordinates to
@@ -25,17 +26,22 @@ export default async function setup(project: TestProject): Promise<() => Promise
       stops.push(() => redis.proc.stop());
       project.provide('redisUrl', redis.url);
     }
+    let registry: Awaited<ReturnType<typeof startRegistry>> | undefined;
     if (wanted('registry')) {
-      const registry = await startRegistry();
-      stops.push(() => registry.stop());
-      project.provide('registry', { url: registry.url, host: registry.host, service: registry.service, users: registry.users, configPath: registry.configPath });
+      registry = await startRegistry();
+      const r = registry;
+      stops.push(() => r.stop());
+      project.provide('registry', { url: r.url, host: r.host, service: r.service, users: r.users, configPath: r.configPath });
     }
     if (wanted('cluster')) {
       const deployer = { name: 'rollhook-deployer', token: randomBytes(24).toString('hex') };
       const cluster = await startCluster({ users: [deployer] });
       stops.push(() => cluster.stop());
-      // Pods become Ready as a kubelet would make them; tags containing `broken` never do.
-      const pods = await startPodReadiness(cluster.kubeconfigPath, { neverReady: /:[^/@]*broken/, held: /:[^/@]*held/ });
+      // Pods become Ready as a kubelet would make them; tags containing `broken` (or, for
+      // tags made of a sha, `deadbeef`) never do.
+      // Running containers report the digest their tag resolves to in the test registry.
+      const imageId = registry ? registryImageId({ url: registry.url, host: registry.host, creds: registry.users.admin }) : undefined;
+      const pods = await startPodReadiness(cluster.kubeconfigPath, { neverReady: /:[^/@]*(broken|deadbeef)/, held: /:[^/@]*held/, imageId });
       stops.push(() => pods.stop());
       project.provide('cluster', {
         kubeconfig: cluster.kubeconfigPath,

@@ -43,7 +43,7 @@ export function makeDeployPipeline(deps: PipelineDeps) {
     let reported: Reported = { deploymentId: null };
     try {
       const release = await steps.run('resolve', () => resolve(deps, target, data.sha, data.ref, signal, target.images.waitForImage));
-      reported = await steps.run('report', () => reportStart(deps, target, data));
+      reported = await steps.run('report', () => reportStart(deps, target, { ...data, jobUrl }));
       const patched = await steps.run('patch', () =>
         patch(deps, target, release.images, cause('deploy', { sha: data.sha, pipelineId: data.pipelineId, user: by, source: data.trigger.pipelineSource })),
       );
@@ -81,7 +81,10 @@ async function failurePath(
   const why = `rollout ${s.rollout.outcome}${s.rollout.reason ? ` (${s.rollout.reason})` : ''}: ${s.rollout.message}`;
   let outcome: Outcome = 'failed';
   let rolledBack: Watched | null = null;
-  if (target.rollout.rollbackOnFailure && s.patched.changed) {
+  // Not `patched.changed`: a job resumed after a crash re-patches nothing (changed: false) yet
+  // still has the images to restore, recorded on the Deployment by the first patch.
+  const replaced = Object.entries(s.patched.previousImages).some(([c, img]) => s.release.images[c] !== img);
+  if (target.rollout.rollbackOnFailure && replaced) {
     rolledBack = await steps.run('rollback', async () => {
       const r = await deps.kube.rollback(target.kubernetes, s.patched.previousImages, cause('rollback', { sha: data.sha, pipelineId: data.pipelineId, user: 'rollhook' }), {
         timeoutMs: target.rollout.timeout,
@@ -142,7 +145,7 @@ export function makeRollbackPipeline(deps: PipelineDeps) {
         throw new ReleaseUnavailableError(`cannot roll back ${target.name} to ${chosen.sha}: ${e instanceof Error ? e.message : String(e)}`);
       }));
       const r = { sha: chosen.sha, ref: chosen.ref, tag: false, pipelineId: chosen.pipelineId };
-      reported = await steps.run('report', () => reportStart(deps, target, r));
+      reported = await steps.run('report', () => reportStart(deps, target, { ...r, jobUrl }));
       await steps.run('patch', () => patch(deps, target, release.images, cause('rollback', { sha: chosen.sha, pipelineId: chosen.pipelineId, user: by })));
       const rollout = await steps.run('watch', () => watch(deps, target, steps, 'watch', signal));
       if (rollout.outcome !== 'complete') {

@@ -65,11 +65,24 @@ export interface Reported {
 }
 
 /** report: a GitLab deployment `running` for the target's environment. Best effort, never fatal. */
-export async function reportStart(deps: StepDeps, target: Target, r: { sha: string; ref: string; tag: boolean }): Promise<Reported> {
+export async function reportStart(
+  deps: StepDeps,
+  target: Target,
+  r: { sha: string; ref: string; tag: boolean; pipelineId?: number; jobUrl?: string },
+): Promise<Reported> {
   const project = target.gitlab.project;
   try {
     await deps.gitlab.ensureEnvironment(project, { name: target.environment.name, tier: target.environment.tier, externalUrl: target.environment.url });
     const d = await deps.gitlab.createDeployment(project, { environment: target.environment.name, sha: r.sha, ref: r.ref, tag: r.tag, status: 'running' });
+    if (target.commitStatus) {
+      await deps.gitlab.setCommitStatus(project, r.sha, 'running', {
+        name: `rollhook/${target.name}`,
+        description: `deploying to ${target.environment.name}`,
+        targetUrl: r.jobUrl,
+        pipelineId: r.pipelineId,
+        ref: r.ref,
+      });
+    }
     return { deploymentId: d.id };
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
