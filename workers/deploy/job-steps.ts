@@ -33,6 +33,9 @@ export class StepFailed extends Error {
   }
 }
 
+/** Told of every step this attempt ran (not of steps reused from an earlier attempt): metrics. */
+export type StepObserver = (step: string, status: SavedStep['status'], ms: number) => void;
+
 /**
  * Runs a job as a chain of named, timed steps whose results are saved on the job, so a
  * job that is retried or picked up after a worker crash resumes after its last finished
@@ -41,9 +44,11 @@ export class StepFailed extends Error {
 export class JobSteps<D extends StepsData> {
   private readonly job: Job<D>;
   private readonly records: StepRecord[] = [];
+  private readonly observe: StepObserver | undefined;
 
-  constructor(job: Job<D>) {
+  constructor(job: Job<D>, observe?: StepObserver) {
     this.job = job;
+    this.observe = observe;
   }
 
   saved(name: string): SavedStep | undefined {
@@ -86,6 +91,7 @@ export class JobSteps<D extends StepsData> {
   private async save(name: string, s: SavedStep): Promise<void> {
     s.ms = Math.round(s.ms);
     this.records.push({ name, ms: s.ms, status: s.status, detail: s.detail });
+    this.observe?.(name, s.status, s.ms);
     logger.info(`step ${name} ${s.status}`, { step: name, ms: s.ms, detail: s.detail });
     const steps = { ...this.job.data.steps, [name]: s };
     await this.job.updateData({ ...this.job.data, steps });

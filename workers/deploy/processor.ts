@@ -30,6 +30,8 @@ export interface DeployProcessorDeps {
   /** how long a job waits before trying a busy target's lock again */
   lockRetryMs?: number;
   observe?: (target: string, result: JobResult, ms: number) => void;
+  /** each step a job runs, with its status and duration */
+  observeStep?: (target: string, step: string, status: string, ms: number) => void;
 }
 
 type AnyDeployJob = Job<DeployJobData | RollbackJobData, JobResult, DeployJobName>;
@@ -61,7 +63,7 @@ export function makeDeployProcessor(deps: DeployProcessorDeps) {
       try {
         const result =
           job.name === 'rollback'
-            ? await deps.rollback(context(job as Job<RollbackJobData>, rollbackJobSchema.parse(raw), target, abort))
+            ? await deps.rollback(context(job as Job<RollbackJobData>, rollbackJobSchema.parse(raw), target, abort, deps))
             : await runDeploy(job as Job<DeployJobData>, deployJobSchema.parse(raw), target, abort, deps);
         deps.observe?.(target.name, result, performance.now() - started);
         return result;
@@ -75,8 +77,9 @@ export function makeDeployProcessor(deps: DeployProcessorDeps) {
   };
 }
 
-function context<D extends StepsData>(job: Job<D>, data: D, target: Target, signal: AbortSignal): RunContext<D> {
-  return { job, data, target, signal, steps: new JobSteps(job) };
+function context<D extends StepsData>(job: Job<D>, data: D, target: Target, signal: AbortSignal, deps: DeployProcessorDeps): RunContext<D> {
+  const observe = deps.observeStep;
+  return { job, data, target, signal, steps: new JobSteps(job, observe && ((step, status, ms) => observe(target.name, step, status, ms))) };
 }
 
 async function runDeploy(
@@ -86,7 +89,7 @@ async function runDeploy(
   signal: AbortSignal,
   deps: DeployProcessorDeps,
 ): Promise<JobResult> {
-  const ctx = context(job, data, target, signal);
+  const ctx = context(job, data, target, signal, deps);
   const startedAt = new Date().toISOString();
   const skip = await ctx.steps.run('guard', () => guard(data, deps.state));
   if (skip) {
