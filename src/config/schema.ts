@@ -179,13 +179,26 @@ export const configSchema = z
       .default({ tokens: [] }),
     dashboard: z
       .strictObject({
-        users: z.array(z.strictObject({ name: z.string().min(1), passwordSha256: sha256Hex })).default([]),
+        users: z
+          .array(
+            z.strictObject({
+              name: z.string().min(1),
+              passwordSha256: sha256Hex,
+              /** a viewer: sees the queues but cannot retry, promote or remove jobs */
+              readOnly: z.boolean().optional(),
+            }),
+          )
+          .default([]),
         readOnly: z.boolean().default(false),
       })
       .default({ users: [], readOnly: false }),
     metrics: z
-      .strictObject({ token: z.string().min(1).optional() })
-      .default({}),
+      .strictObject({
+        token: z.string().min(1).optional(),
+        /** role worker only: its own /metrics listens here (role all and api serve it on server.port); 0 = any free port */
+        port: z.number().int().min(0).max(65535).default(9464),
+      })
+      .default({ port: 9464 }),
     worker: z
       .strictObject({
         concurrency: z.number().int().positive().default(4),

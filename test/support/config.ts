@@ -10,6 +10,8 @@ export function testConfig(over: { redisUrl: string; prefix?: string; targets?: 
     gitlab: { url: 'http://127.0.0.1:9', token: 'glpat-test-token' },
     server: { port: 0, host: '127.0.0.1' },
     ...rest,
+    // worker processes of one test share a config: their /metrics must not fight over one port
+    metrics: { port: 0, ...rest.metrics },
     targets: targets ?? [
       {
         name: 'app',
