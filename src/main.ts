@@ -5,6 +5,9 @@ import { ConfigError } from './config/errors.ts';
 import { configPath, loadConfig } from './config/load.ts';
 import type { Config } from './config/schema.ts';
 import { createApp } from './http/app.ts';
+import { operatorRouters } from './http/api/surfaces.ts';
+import { startMetricsServer } from './http/metrics-route.ts';
+import { createMetrics } from './metrics/metrics.ts';
 import { logger } from './log.ts';
 import { Enqueuer } from './queue/enqueue.ts';
 import { openQueues } from './queue/queues.ts';
@@ -63,8 +66,10 @@ export async function run(config: Config, role: Role, overrides: RunOverrides = 
   const connection = { url: config.redis.url, maxRetriesPerRequest: null } as const;
   const state = new TargetState(redis, config.redis.prefix);
   const queues = openQueues(connection, config.redis.prefix);
+  const metrics = createMetrics();
 
   let server: Server | undefined;
+  let metricsServer: Server | undefined;
   let workers: Workers | undefined;
 
   if (role === 'all' || role === 'worker') {
@@ -72,7 +77,7 @@ export async function run(config: Config, role: Role, overrides: RunOverrides = 
     const pipelineDeps = {
       config,
       state,
-      registry: new ImageRegistry(config.registries),
+      registry: new ImageRegistry(config.registries, { onRequest: metrics.observeRegistryRequest }),
       kube: new KubeAdapter(),
       gitlab: createGitLabClient(config.gitlab),
     };
@@ -86,12 +91,23 @@ export async function run(config: Config, role: Role, overrides: RunOverrides = 
         locks,
         deploy: overrides.deploy ?? makeDeployPipeline(pipelineDeps),
         rollback: overrides.rollback ?? makeRollbackPipeline(pipelineDeps),
+        observe: metrics.observeDeploy,
+        observeStep: metrics.observeStep,
       }),
     });
     logger.info('workers started', { concurrency: config.worker.concurrency });
+    // A worker-only process counts its own deploys: it needs its own /metrics.
+    if (role === 'worker') metricsServer = await startMetricsServer(metrics, config);
   }
   if (role === 'all' || role === 'api') {
-    const app = createApp({ config, redis, enqueuer: new Enqueuer(queues, state) });
+    const enqueuer = new Enqueuer(queues, state);
+    const app = createApp({
+      config,
+      redis,
+      enqueuer,
+      observeWebhook: metrics.observeWebhook,
+      routers: operatorRouters({ config, state, queues, enqueuer, metrics }),
+    });
     server = await new Promise<Server>((resolve, reject) => {
       const s = app.listen(config.server.port, config.server.host, () => resolve(s));
       s.once('error', reject);
@@ -110,6 +126,7 @@ export async function run(config: Config, role: Role, overrides: RunOverrides = 
       await workers?.close(config.server.shutdownTimeout);
       await closed;
       await queues.close();
+      await new Promise<void>((r) => (metricsServer ? metricsServer.close(() => r()) : r()));
       await redis.quit().catch(() => redis.disconnect());
       logger.info('stopped');
     })());
