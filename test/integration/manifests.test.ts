@@ -190,6 +190,9 @@ describe('k8s/base rendered by kubectl kustomize', () => {
     expect(c.args).toEqual(['--role', 'worker']);
     expect(worker.spec.template.spec.serviceAccountName).toBe('rollhook');
     expect(worker.spec.template.spec.automountServiceAccountToken).toBe(true);
+    // Its one listener (metrics.port) answers /healthz; it has no API port to probe.
+    expect(c.livenessProbe?.httpGet.path).toBe('/healthz');
+    expect(c.ports?.find((p) => p.name === c.livenessProbe?.httpGet.port)?.containerPort).toBe(9464);
     const binding = find(objects, 'RoleBinding', 'rollhook-deployer') as K8sObject & { subjects: { kind: string; name: string }[] };
     expect(binding.subjects).toContainEqual(expect.objectContaining({ kind: 'ServiceAccount', name: 'rollhook' }));
   });
