@@ -67,8 +67,11 @@ const parseJson = express.json({ limit: BODY_LIMIT, strict: true, type: () => tr
  * request without a body passes with req.body undefined (the route decides if that is fine).
  */
 export function jsonBody(req: Request, res: Response, next: NextFunction): void {
+  const length = req.get('content-length');
+  const chunked = req.get('transfer-encoding') !== undefined;
   const is = req.is(['application/json', 'application/*+json']);
-  if (is === null) {
+  // type-is counts `Content-Length: 0` as a body; an empty POST is a POST without one.
+  if (is === null || (!chunked && (length === undefined || Number(length) === 0))) {
     req.body = undefined;
     next();
     return;

@@ -1,3 +1,4 @@
+import type { Job } from 'bullmq';
 import { Router, type NextFunction, type Request, type Response } from 'express';
 import type { Config, Target } from '../../config/schema.ts';
 import type { GitLabClient } from '../../gitlab/client.ts';
@@ -159,13 +160,20 @@ export function apiRouter(deps: ApiDeps): Router {
         sendProblem(res, zodProblem(id.error.issues.map((i) => ({ ...i, path: ['id'] })), 'job id'));
         return;
       }
-      const fromDeploy = await deps.queues.deploy.getJob(id.data);
-      const job = fromDeploy ?? (await deps.queues.cleanupCi.getJob(id.data));
-      if (!job) {
+      let found: { job: Job; queue: 'deploy' | 'cleanup-ci'; state: string } | undefined;
+      for (const [queue, q] of [['deploy', deps.queues.deploy], ['cleanup-ci', deps.queues.cleanupCi]] as const) {
+        const jobState = await q.getJobState(id.data);
+        const job = jobState === 'unknown' ? undefined : await q.getJob(id.data);
+        if (job) {
+          found = { job, queue, state: jobState };
+          break;
+        }
+      }
+      if (!found) {
         sendProblem(res, { status: 404, title: 'Not Found', detail: `no job ${id.data} (finished jobs are kept for 14 days, failed ones 30)` });
         return;
       }
-      const view = await jobView(job, fromDeploy ? 'deploy' : 'cleanup-ci');
+      const view = jobView(found.job, found.queue, found.state);
       if (!allowed(res, 'read', view.target)) return;
       sendJson(res, 200, jobViewSchema, view);
     }),

@@ -53,7 +53,11 @@ const knownState = z.enum(JOB_STATES).catch('unknown');
 
 export type QueueName = JobView['queue'];
 
-export async function jobView(job: Job, queue: QueueName): Promise<JobView> {
+/**
+ * `state` must be read before the job: BullMQ finishes a job atomically, so a job read after
+ * its state said `failed` has its error, while one read before may not.
+ */
+export function jobView(job: Job, queue: QueueName, state: string): JobView {
   const data = jobDataView.parse(job.data ?? {});
   const progress = progressObject(job.progress);
   const steps = Object.entries(data.steps ?? {})
@@ -69,7 +73,7 @@ export async function jobView(job: Job, queue: QueueName): Promise<JobView> {
     queue,
     kind: queue === 'cleanup-ci' ? 'cleanup-ci' : job.name === 'rollback' ? 'rollback' : 'deploy',
     target: data.target,
-    state: knownState.parse(await job.getState()),
+    state: knownState.parse(state),
     step: typeof progress?.step === 'string' ? progress.step : null,
     progress,
     steps,
@@ -87,9 +91,9 @@ export async function jobView(job: Job, queue: QueueName): Promise<JobView> {
   };
 }
 
-/** Steps report objects; a bare number (BullMQ's own convention) becomes `{percent}`. */
+/** Steps report objects; a bare number (BullMQ's own convention) becomes `{percent}`, 0 (BullMQ's default) none. */
 function progressObject(p: unknown): Record<string, unknown> | null {
-  if (typeof p === 'number') return { percent: p };
+  if (typeof p === 'number') return p > 0 ? { percent: p } : null;
   if (p && typeof p === 'object' && !Array.isArray(p)) return p as Record<string, unknown>;
   return null;
 }
