@@ -44,7 +44,7 @@ const prefix = `e2e${randomBytes(3).toString('hex')}`;
 const scenarios: Record<string, Scenario> = {};
 let nextPipeline = 5000;
 
-const names = ['success', 'same', 'fail', 'newer', 'gitlab500', 'loop'] as const;
+const names = ['success', 'same', 'fail', 'newer', 'gitlab500', 'loop', 'denied', 'cleanup'] as const;
 
 async function prepare(name: string, i: number): Promise<Scenario> {
   const { apps, core } = adminClients(cluster.kubeconfig);
@@ -98,8 +98,17 @@ beforeAll(async () => {
       name: s.name,
       gitlab: { project: s.path, webhookSecret: '${E2E_HOOK_SECRET}', refs: ['main'] },
       environment: { name: 'production', tier: 'production' },
-      kubernetes: { namespace: s.namespace, deployment: 'web', containers: { web: `${registry.host}/${s.repo}` } },
-      images: { waitForImage: '2s' },
+      kubernetes: {
+        namespace: s.namespace,
+        deployment: 'web',
+        containers: { web: `${registry.host}/${s.repo}` },
+        // a token user the cluster grants nothing
+        ...(s.name === 'denied' ? { context: cluster.deployerContext } : {}),
+      },
+      images: {
+        waitForImage: '2s',
+        ...(s.name === 'cleanup' ? { ciTags: ['ci-{sha}'], ciRepository: `${registry.host}/${s.repo}-ci` } : {}),
+      },
       rollout: { timeout: '60s' },
       commitStatus: s.commitStatus ?? false,
     })),
@@ -252,5 +261,52 @@ describe('GitLab trouble', () => {
     const jobs = (await queues.deploy.getJobs(['waiting', 'delayed', 'active', 'completed', 'failed'])).filter((j) => j.data.target === 'loop');
     expect(jobs.map((j) => j.id)).toEqual([id]);
     expect(contract.deployments(s.projectId)).toHaveLength(1);
+  });
+});
+
+describe('errors decide retries', () => {
+  it('an image that never appears fails the job for good, naming the image', async () => {
+    const s = scenarios.success!;
+    const missing = randomSha();
+    const res = await webhook(s, missing);
+    const job = await waitForJob(queues, (res.body.deploys as { jobId: string }[])[0]!.jobId, ['completed', 'failed']);
+    expect(await job.getState()).toBe('failed');
+    expect(job.failedReason).toMatch(/^step resolve failed: image \S+ is not in the registry \(waited \d+ s\); push it, then redeploy$/);
+    expect(job.failedReason).toContain(`${registry.host}/${s.repo}:prod-${missing}`);
+    expect(job.attemptsMade).toBe(1);
+    expect(contract.deployments(s.projectId).filter((d) => d.sha === missing)).toEqual([]);
+  });
+
+  it('a cluster user without rights: unrecoverable, naming the verb and resource, and GitLab hears failed', async () => {
+    const s = scenarios.denied!;
+    const res = await webhook(s, s.shas[1]!);
+    const job = await waitForJob(queues, (res.body.deploys as { jobId: string }[])[0]!.jobId, ['completed', 'failed']);
+    expect(await job.getState()).toBe('failed');
+    expect(job.attemptsMade).toBe(1);
+    expect(job.failedReason).toMatch(/^step patch failed: .*(get|patch).*deployments\.apps.*/);
+    expect(job.failedReason).toContain(s.namespace);
+    expect(await deploymentImage(s)).toBe(`${registry.host}/${s.repo}:prod-${s.shas[0]}`);
+    expect(contract.deployments(s.projectId)[0]).toMatchObject({ sha: s.shas[1], status: 'failed' });
+  });
+});
+
+describe('CI image cleanup', () => {
+  it('a finished pipeline (failed here) loses its CI tag; the branch cache tag on the same digest survives', async () => {
+    const s = scenarios.cleanup!;
+    const sha = randomSha();
+    const ciRepo = `${s.repo}-ci`;
+    const digest = await pushRandomImage(registry.url, registry.users.admin, ciRepo, `ci-${sha}`);
+    await tagImage(registry.url, registry.users.admin, ciRepo, `ci-${sha}`, 'cache-main');
+    const res = await postWebhook(url, HOOK_SECRET, pipelineHook({ id: nextPipeline++, sha, status: 'failed' }, { id: s.projectId, path_with_namespace: s.path }));
+    expect(res.status).toBe(202);
+    const jobId = (res.body.cleanups as { jobId: string }[])[0]!.jobId;
+    for (let i = 0; ; i++) {
+      const state = await (await queues.cleanupCi.getJob(jobId))?.getState();
+      if (state === 'completed') break;
+      if (i > 200 || state === 'failed') throw new Error(`cleanup job ${jobId} is ${state}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(await listTags(registry.url, registry.users.admin, ciRepo)).toEqual(['cache-main']);
+    expect(await resolve(registry.url, registry.users.admin, ciRepo, 'cache-main')).toBe(digest);
   });
 });

@@ -174,8 +174,11 @@ export async function clean(deps: StepDeps, target: Target, promoted: Record<str
   if (candidates.length === 0) {
     throw new StepSkipped('nothing superseded: prod already pointed at the new digest or did not exist', {});
   }
-  // Read what runs now, after the rollout: every configured target, not only this one.
-  const running = await deps.kube.runningDigests(deps.config.targets.map((t) => t.kubernetes));
+  // What runs now, after the rollout, in every target that uses one of these repositories
+  // (a delete is per repository, so targets of other repositories cannot be running it).
+  const repos = new Set(candidates.map(([repo]) => repo));
+  const sharing = deps.config.targets.filter((t) => Object.values(t.kubernetes.containers).some((r) => repos.has(r)));
+  const running = await deps.kube.runningDigests(sharing.map((t) => t.kubernetes));
   const out: Record<string, DeleteSupersededResult> = {};
   for (const [repo, p] of candidates) {
     const ctx = {
