@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { Redis } from 'ioredis';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -19,6 +20,8 @@ let state: TargetState;
 let nextPipeline = 1000;
 
 const SECRET = 'hook-secret-app';
+const SIGNING_KEY = Buffer.from('rollhook-test-signing-key-32byte');
+const SIGNING = `whsec_${SIGNING_KEY.toString('base64')}`;
 
 function post(body: unknown, headers: Record<string, string> = {}) {
   return request(app)
@@ -43,6 +46,11 @@ beforeAll(() => {
         name: 'app-eu',
         gitlab: { project: 1, webhookSecret: SECRET, refs: ['main'] },
         kubernetes: { namespace: 'prod-eu', deployment: 'app', containers: { app: '127.0.0.1:5000/group/app' } },
+      },
+      {
+        name: 'signed',
+        gitlab: { project: 'group/signed', webhookSecret: 'hook-secret-signed', signingSecret: SIGNING, refs: ['main'] },
+        kubernetes: { namespace: 'signed', deployment: 'app', containers: { app: '127.0.0.1:5000/group/signed' } },
       },
       {
         name: 'other',
@@ -174,6 +182,24 @@ describe('POST /webhooks/gitlab answers', () => {
       expect(res.status, body).toBe(400);
     }
     expect((await request(app).get('/nowhere')).status).toBe(404);
+  });
+});
+
+describe('Standard Webhooks signatures', () => {
+  it('with a signing secret configured, an unsigned or badly signed delivery is 401 and a signed one queues', async () => {
+    const body = JSON.stringify(pipelineHook({ id: nextPipeline++, sha: randomSha() }, { id: 9, path_with_namespace: 'group/signed' }));
+    const token = { 'X-Gitlab-Token': 'hook-secret-signed' };
+    const unsigned = await post(body, token);
+    expect(unsigned.status).toBe(401);
+    expect(unsigned.body.detail).toContain('webhook-id, webhook-timestamp and webhook-signature headers are required');
+    const ts = String(Math.floor(Date.now() / 1000));
+    const sign = (b: string) => createHmac('sha256', SIGNING_KEY).update(`msg_1.${ts}.${b}`).digest('base64');
+    const tampered = await post(body.replace('"main"', '"mainx"'), { ...token, 'webhook-id': 'msg_1', 'webhook-timestamp': ts, 'webhook-signature': `v1,${sign(body)}` });
+    expect(tampered.status).toBe(401);
+    expect(tampered.body.detail).toContain('webhook-signature does not match');
+    const signed = await post(body, { ...token, 'webhook-id': 'msg_1', 'webhook-timestamp': ts, 'webhook-signature': `v1,${sign(body)}` });
+    expect(signed.status).toBe(202);
+    expect(signed.body.deploys[0]).toMatchObject({ target: 'signed', result: 'queued' });
   });
 });
 
