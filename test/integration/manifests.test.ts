@@ -23,11 +23,17 @@ const EXAMPLE = join(ROOT, 'k8s/overlays/example');
 const object = z.looseObject({
   apiVersion: z.string(),
   kind: z.string(),
-  metadata: z.looseObject({ name: z.string(), namespace: z.string().optional(), labels: z.record(z.string(), z.string()).optional() }),
+  metadata: z.looseObject({
+    name: z.string(),
+    namespace: z.string().optional(),
+    labels: z.record(z.string(), z.string()).optional(),
+  }),
 });
 type K8sObject = z.infer<typeof object>;
 
-const probe = z.looseObject({ httpGet: z.object({ path: z.string(), port: z.union([z.string(), z.number()]) }) });
+const probe = z.looseObject({
+  httpGet: z.object({ path: z.string(), port: z.union([z.string(), z.number()]) }),
+});
 const container = z.looseObject({
   name: z.string(),
   image: z.string(),
@@ -38,13 +44,18 @@ const container = z.looseObject({
   livenessProbe: probe.optional(),
   readinessProbe: probe.optional(),
   startupProbe: probe.optional(),
-  resources: z.object({ requests: z.object({ cpu: z.string(), memory: z.string() }), limits: z.object({ memory: z.string() }) }),
+  resources: z.object({
+    requests: z.object({ cpu: z.string(), memory: z.string() }),
+    limits: z.object({ memory: z.string() }),
+  }),
   securityContext: z.object({
     allowPrivilegeEscalation: z.literal(false),
     readOnlyRootFilesystem: z.literal(true),
     capabilities: z.object({ drop: z.array(z.string()) }),
   }),
-  volumeMounts: z.array(z.object({ name: z.string(), mountPath: z.string(), readOnly: z.boolean().optional() })),
+  volumeMounts: z.array(
+    z.object({ name: z.string(), mountPath: z.string(), readOnly: z.boolean().optional() }),
+  ),
 });
 const deployment = z.looseObject({
   metadata: z.looseObject({ name: z.string() }),
@@ -56,9 +67,15 @@ const deployment = z.looseObject({
       spec: z.looseObject({
         serviceAccountName: z.string().optional(),
         automountServiceAccountToken: z.boolean(),
-        securityContext: z.looseObject({ runAsNonRoot: z.literal(true), runAsUser: z.number(), seccompProfile: z.object({ type: z.string() }) }),
+        securityContext: z.looseObject({
+          runAsNonRoot: z.literal(true),
+          runAsUser: z.number(),
+          seccompProfile: z.object({ type: z.string() }),
+        }),
         containers: z.array(container).length(1),
-        volumes: z.array(z.looseObject({ name: z.string(), configMap: z.object({ name: z.string() }).optional() })),
+        volumes: z.array(
+          z.looseObject({ name: z.string(), configMap: z.object({ name: z.string() }).optional() }),
+        ),
       }),
     }),
   }),
@@ -71,14 +88,20 @@ const workDirs: string[] = [];
 const namespaces: string[] = [];
 
 function run(args: string[], input?: string): { status: number; stdout: string; stderr: string } {
-  const res = spawnSync(kubectl, args, { input, encoding: 'utf8', timeout: 60_000, maxBuffer: 16 * 1024 * 1024 });
+  const res = spawnSync(kubectl, args, {
+    input,
+    encoding: 'utf8',
+    timeout: 60_000,
+    maxBuffer: 16 * 1024 * 1024,
+  });
   if (res.error) throw res.error;
   return { status: res.status ?? -1, stdout: res.stdout, stderr: res.stderr };
 }
 
 function render(dir: string): string {
   const res = run(['kustomize', dir]);
-  if (res.status !== 0) throw new Error(`kubectl kustomize ${relative(ROOT, dir)} failed:\n${res.stderr}`);
+  if (res.status !== 0)
+    throw new Error(`kubectl kustomize ${relative(ROOT, dir)} failed:\n${res.stderr}`);
   return res.stdout;
 }
 
@@ -88,7 +111,10 @@ function parse(yamlText: string): K8sObject[] {
 
 function find(objects: K8sObject[], kind: string, name: string): K8sObject {
   const o = objects.find((x) => x.kind === kind && x.metadata.name === name);
-  if (!o) throw new Error(`no ${kind} ${name} in: ${objects.map((x) => `${x.kind}/${x.metadata.name}`).join(', ')}`);
+  if (!o)
+    throw new Error(
+      `no ${kind} ${name} in: ${objects.map((x) => `${x.kind}/${x.metadata.name}`).join(', ')}`,
+    );
   return o;
 }
 
@@ -97,7 +123,10 @@ function renderInto(dir: string, namespace: string): string {
   const overlay = mkdtempSync(join(tmpdir(), 'rollhook-manifests-'));
   workDirs.push(overlay);
   // kustomize refuses absolute paths to a base; a relative one from the temp dir works.
-  writeFileSync(join(overlay, 'kustomization.yaml'), stringify({ namespace, resources: [relative(overlay, dir)] }));
+  writeFileSync(
+    join(overlay, 'kustomization.yaml'),
+    stringify({ namespace, resources: [relative(overlay, dir)] }),
+  );
   return render(overlay);
 }
 
@@ -109,7 +138,10 @@ function dryRun(yamlText: string): { status: number; stdout: string; stderr: str
     const res = run(['--kubeconfig', kubeconfig, 'apply', '-f', '-'], stringify(n));
     if (res.status !== 0) throw new Error(`creating namespace ${n.metadata.name}: ${res.stderr}`);
   }
-  return run(['--kubeconfig', kubeconfig, 'apply', '--dry-run=server', '--validate=strict', '-f', '-'], yamlText);
+  return run(
+    ['--kubeconfig', kubeconfig, 'apply', '--dry-run=server', '--validate=strict', '-f', '-'],
+    yamlText,
+  );
 }
 
 function uniqueNamespace(): string {
@@ -120,12 +152,22 @@ function uniqueNamespace(): string {
 function fakeEnv(text: string): Record<string, string> {
   const names = new Set<string>();
   const walk = (v: unknown): void => {
-    if (typeof v === 'string') for (const m of v.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g)) names.add(m[1] ?? '');
+    if (typeof v === 'string')
+      for (const m of v.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g)) names.add(m[1] ?? '');
     else if (Array.isArray(v)) v.forEach(walk);
     else if (v && typeof v === 'object') Object.values(v).forEach(walk);
   };
   walk(parseDocument(text).toJS());
-  return Object.fromEntries([...names].map((n) => [n, n.endsWith('_SHA256') ? 'a'.repeat(64) : n === 'REDIS_URL' ? 'redis://redis:6379' : `value-of-${n.toLowerCase()}`]));
+  return Object.fromEntries(
+    [...names].map((n) => [
+      n,
+      n.endsWith('_SHA256')
+        ? 'a'.repeat(64)
+        : n === 'REDIS_URL'
+          ? 'redis://redis:6379'
+          : `value-of-${n.toLowerCase()}`,
+    ]),
+  );
 }
 
 /** The objects with each namespace renamed (objects, Namespaces and RoleBinding subjects), as YAML. */
@@ -134,7 +176,8 @@ function renameNamespaces(objects: K8sObject[], names: Record<string, string>): 
   return objects
     .map((o) => {
       const copy = structuredClone(o) as K8sObject & { subjects?: { namespace?: string }[] };
-      if (copy.kind === 'Namespace') copy.metadata.name = to(copy.metadata.name) ?? copy.metadata.name;
+      if (copy.kind === 'Namespace')
+        copy.metadata.name = to(copy.metadata.name) ?? copy.metadata.name;
       if (copy.metadata.namespace) copy.metadata.namespace = to(copy.metadata.namespace);
       for (const s of copy.subjects ?? []) s.namespace = to(s.namespace);
       return stringify(copy);
@@ -150,7 +193,16 @@ beforeAll(() => {
 afterAll(() => {
   for (const d of workDirs) rmSync(d, { recursive: true, force: true });
   // No namespace controller runs in the test cluster: the namespaces stay Terminating, which is harmless.
-  for (const n of namespaces) run(['--kubeconfig', kubeconfig, 'delete', 'namespace', n, '--wait=false', '--ignore-not-found']);
+  for (const n of namespaces)
+    run([
+      '--kubeconfig',
+      kubeconfig,
+      'delete',
+      'namespace',
+      n,
+      '--wait=false',
+      '--ignore-not-found',
+    ]);
 });
 
 describe('k8s/base rendered by kubectl kustomize', () => {
@@ -166,12 +218,23 @@ describe('k8s/base rendered by kubectl kustomize', () => {
 
   it('holds the API and worker Deployments, Service, PDB, ConfigMap, namespace and the RBAC from the Kubernetes issue', () => {
     const kinds = objects.map((o) => `${o.kind}/${o.metadata.name}`);
-    for (const k of ['Namespace/rollhook', 'Deployment/rollhook-api', 'Deployment/rollhook-worker', 'Service/rollhook-api', 'PodDisruptionBudget/rollhook-api', 'ServiceAccount/rollhook', 'ClusterRole/rollhook-deployer', 'RoleBinding/rollhook-deployer']) {
+    for (const k of [
+      'Namespace/rollhook',
+      'Deployment/rollhook-api',
+      'Deployment/rollhook-worker',
+      'Service/rollhook-api',
+      'PodDisruptionBudget/rollhook-api',
+      'ServiceAccount/rollhook',
+      'ClusterRole/rollhook-deployer',
+      'RoleBinding/rollhook-deployer',
+    ]) {
       expect(kinds).toContain(k);
     }
     // No Secret with values in the repository: the Deployments only reference one.
     expect(objects.filter((o) => o.kind === 'Secret')).toEqual([]);
-    for (const o of objects) if (o.kind !== 'Namespace' && o.kind !== 'ClusterRole') expect(o.metadata.namespace).toBe('rollhook');
+    for (const o of objects)
+      if (o.kind !== 'Namespace' && o.kind !== 'ClusterRole')
+        expect(o.metadata.namespace).toBe('rollhook');
   });
 
   it('runs the API with 2 replicas, probes on /healthz and /readyz, and no Kubernetes credentials', () => {
@@ -192,9 +255,15 @@ describe('k8s/base rendered by kubectl kustomize', () => {
     expect(worker.spec.template.spec.automountServiceAccountToken).toBe(true);
     // Its one listener (metrics.port) answers /healthz; it has no API port to probe.
     expect(c.livenessProbe?.httpGet.path).toBe('/healthz');
-    expect(c.ports?.find((p) => p.name === c.livenessProbe?.httpGet.port)?.containerPort).toBe(9464);
-    const binding = find(objects, 'RoleBinding', 'rollhook-deployer') as K8sObject & { subjects: { kind: string; name: string }[] };
-    expect(binding.subjects).toContainEqual(expect.objectContaining({ kind: 'ServiceAccount', name: 'rollhook' }));
+    expect(c.ports?.find((p) => p.name === c.livenessProbe?.httpGet.port)?.containerPort).toBe(
+      9464,
+    );
+    const binding = find(objects, 'RoleBinding', 'rollhook-deployer') as K8sObject & {
+      subjects: { kind: string; name: string }[];
+    };
+    expect(binding.subjects).toContainEqual(
+      expect.objectContaining({ kind: 'ServiceAccount', name: 'rollhook' }),
+    );
   });
 
   it('uses one image for both roles, non-root with a read-only root filesystem and no capabilities', () => {
@@ -211,22 +280,33 @@ describe('k8s/base rendered by kubectl kustomize', () => {
   });
 
   it('selects the API Pods from the Service and the PodDisruptionBudget, never the worker Pods', () => {
-    const svc = find(objects, 'Service', 'rollhook-api') as K8sObject & { spec: { selector: Record<string, string>; ports: { targetPort: string }[] } };
-    const pdb = find(objects, 'PodDisruptionBudget', 'rollhook-api') as K8sObject & { spec: { minAvailable: number; selector: { matchLabels: Record<string, string> } } };
-    const matches = (sel: Record<string, string>, labels: Record<string, string>): boolean => Object.entries(sel).every(([k, v]) => labels[k] === v);
+    const svc = find(objects, 'Service', 'rollhook-api') as K8sObject & {
+      spec: { selector: Record<string, string>; ports: { targetPort: string }[] };
+    };
+    const pdb = find(objects, 'PodDisruptionBudget', 'rollhook-api') as K8sObject & {
+      spec: { minAvailable: number; selector: { matchLabels: Record<string, string> } };
+    };
+    const matches = (sel: Record<string, string>, labels: Record<string, string>): boolean =>
+      Object.entries(sel).every(([k, v]) => labels[k] === v);
     expect(matches(svc.spec.selector, api.spec.template.metadata.labels)).toBe(true);
     expect(matches(svc.spec.selector, worker.spec.template.metadata.labels)).toBe(false);
     expect(matches(pdb.spec.selector.matchLabels, api.spec.template.metadata.labels)).toBe(true);
-    expect(matches(pdb.spec.selector.matchLabels, worker.spec.template.metadata.labels)).toBe(false);
+    expect(matches(pdb.spec.selector.matchLabels, worker.spec.template.metadata.labels)).toBe(
+      false,
+    );
     expect(pdb.spec.minAvailable).toBeLessThan(api.spec.replicas);
     expect(svc.spec.ports[0]?.targetPort).toBe('http');
   });
 
   it('mounts the generated ConfigMap, whose config is valid and reads every secret from the Secret', () => {
-    const cm = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name.startsWith('rollhook-config')) as (K8sObject & { data: Record<string, string> }) | undefined;
+    const cm = objects.find(
+      (o) => o.kind === 'ConfigMap' && o.metadata.name.startsWith('rollhook-config'),
+    ) as (K8sObject & { data: Record<string, string> }) | undefined;
     expect(cm).toBeDefined();
     for (const d of [api, worker]) {
-      expect(d.spec.template.spec.volumes.map((v) => v.configMap?.name)).toContain(cm?.metadata.name);
+      expect(d.spec.template.spec.volumes.map((v) => v.configMap?.name)).toContain(
+        cm?.metadata.name,
+      );
       const c = d.spec.template.spec.containers[0]!;
       expect(c.env).toContainEqual({ name: 'ROLLHOOK_CONFIG', value: '/etc/rollhook/config.yaml' });
       expect(c.envFrom).toEqual([{ secretRef: { name: 'rollhook' } }]);
@@ -235,7 +315,10 @@ describe('k8s/base rendered by kubectl kustomize', () => {
     const config = parseConfig(text, 'k8s/base/config.yaml', fakeEnv(text));
     expect(config.server.port).toBe(8080);
     // Every variable the config reads is listed in the Secret template operators copy.
-    const listed = readFileSync(join(EXAMPLE, 'secret.env.example'), 'utf8').split('\n').filter((l) => /^[A-Z][A-Z0-9_]*=/.test(l)).map((l) => l.split('=')[0]);
+    const listed = readFileSync(join(EXAMPLE, 'secret.env.example'), 'utf8')
+      .split('\n')
+      .filter((l) => /^[A-Z][A-Z0-9_]*=/.test(l))
+      .map((l) => l.split('=')[0]);
     expect(listed.sort()).toEqual(Object.keys(fakeEnv(text)).sort());
   });
 });
@@ -248,16 +331,28 @@ describe('server-side dry run on the test control plane', () => {
     expect(res.stderr).toBe('');
     expect(res.status).toBe(0);
     // One "(server dry run)" line per object: nothing was skipped.
-    expect(res.stdout.trim().split('\n').filter((l) => l.endsWith('(server dry run)'))).toHaveLength(parse(rendered).length);
+    expect(
+      res.stdout
+        .trim()
+        .split('\n')
+        .filter((l) => l.endsWith('(server dry run)')),
+    ).toHaveLength(parse(rendered).length);
   });
 
   it('accepts every object of the example overlay, the binding in the target namespace included', () => {
     const objects = parse(render(EXAMPLE));
     expect(deployment.parse(find(objects, 'Deployment', 'rollhook-worker')).spec.replicas).toBe(2);
-    const bindings = objects.filter((o) => o.kind === 'RoleBinding').map((o) => o.metadata.namespace);
+    const bindings = objects
+      .filter((o) => o.kind === 'RoleBinding')
+      .map((o) => o.metadata.namespace);
     expect(bindings.sort()).toEqual(['my-app', 'rollhook']);
-    const config = (objects.find((o) => o.kind === 'ConfigMap') as K8sObject & { data: Record<string, string> }).data['config.yaml'] ?? '';
-    expect(parseConfig(config, 'k8s/overlays/example/config.yaml', fakeEnv(config)).targets[0]?.kubernetes.namespace).toBe('my-app');
+    const config =
+      (objects.find((o) => o.kind === 'ConfigMap') as K8sObject & { data: Record<string, string> })
+        .data['config.yaml'] ?? '';
+    expect(
+      parseConfig(config, 'k8s/overlays/example/config.yaml', fakeEnv(config)).targets[0]
+        ?.kubernetes.namespace,
+    ).toBe('my-app');
     // Fresh namespaces in the shared test cluster, for rollhook's own and the target's.
     const own = uniqueNamespace();
     const targetNs = uniqueNamespace();
@@ -267,19 +362,29 @@ describe('server-side dry run on the test control plane', () => {
     const res = dryRun(renameNamespaces(objects, { rollhook: own, 'my-app': targetNs }));
     expect(res.stderr).toBe('');
     expect(res.status).toBe(0);
-    expect(res.stdout).toContain(`rolebinding.rbac.authorization.k8s.io/rollhook-deployer created (server dry run)`);
+    expect(res.stdout).toContain(
+      `rolebinding.rbac.authorization.k8s.io/rollhook-deployer created (server dry run)`,
+    );
   });
 
   it('fails on a field the apiserver does not know (the check can fail)', () => {
-    const rendered = renderInto(BASE, uniqueNamespace()).replace('revisionHistoryLimit: 5', 'revisionHistoryLimit: 5\n  replica: 3');
+    const rendered = renderInto(BASE, uniqueNamespace()).replace(
+      'revisionHistoryLimit: 5',
+      'revisionHistoryLimit: 5\n  replica: 3',
+    );
     const res = dryRun(rendered);
     expect(res.status).not.toBe(0);
     expect(res.stderr).toMatch(/unknown field "spec.replica"/);
   });
 
   it('reports a Pod that breaks the restricted profile (the check can fail)', () => {
-    const rendered = renderInto(BASE, uniqueNamespace()).replaceAll('allowPrivilegeEscalation: false', 'allowPrivilegeEscalation: true');
+    const rendered = renderInto(BASE, uniqueNamespace()).replaceAll(
+      'allowPrivilegeEscalation: false',
+      'allowPrivilegeEscalation: true',
+    );
     const res = dryRun(rendered);
-    expect(res.stderr).toMatch(/would violate PodSecurity "restricted:latest": allowPrivilegeEscalation != false/);
+    expect(res.stderr).toMatch(
+      /would violate PodSecurity "restricted:latest": allowPrivilegeEscalation != false/,
+    );
   });
 });

@@ -30,7 +30,14 @@ const service = z.looseObject({
   volumes: z.array(z.string()).optional(),
   ports: z.array(z.string()).optional(),
   healthcheck,
-  depends_on: z.record(z.string(), z.object({ condition: z.enum(['service_started', 'service_healthy', 'service_completed_successfully']) })).optional(),
+  depends_on: z
+    .record(
+      z.string(),
+      z.object({
+        condition: z.enum(['service_started', 'service_healthy', 'service_completed_successfully']),
+      }),
+    )
+    .optional(),
 });
 const composeFile = z.looseObject({
   name: z.string(),
@@ -41,13 +48,20 @@ const composeFile = z.looseObject({
 /** What Compose sees with no variables set: in every value (comments aside) `${VAR:-default}` takes its default. */
 function interpolate(value: unknown): unknown {
   if (typeof value === 'string') {
-    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_m, name: string, def: string | undefined) => {
-      if (def === undefined) throw new Error(`\${${name}} has no default: \`docker compose config\` would fail without it set`);
-      return def;
-    });
+    return value.replace(
+      /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g,
+      (_m, name: string, def: string | undefined) => {
+        if (def === undefined)
+          throw new Error(
+            `\${${name}} has no default: \`docker compose config\` would fail without it set`,
+          );
+        return def;
+      },
+    );
   }
   if (Array.isArray(value)) return value.map(interpolate);
-  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolate(v)]));
+  if (value && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolate(v)]));
   return value;
 }
 const compose = composeFile.parse(interpolate(parse(read('docker-compose.yml'), { merge: true })));
@@ -75,7 +89,13 @@ function checkedPort(s: z.infer<typeof service>): { port: number; path: string }
 const defaults = configSchema.parse({
   redis: { url: 'redis://x' },
   gitlab: { url: 'https://gitlab.example.com', token: 't' },
-  targets: [{ name: 'a', gitlab: { project: 'g/a', webhookSecret: '12345678' }, kubernetes: { namespace: 'a', deployment: 'a', containers: { a: 'r.example.com/g/a' } } }],
+  targets: [
+    {
+      name: 'a',
+      gitlab: { project: 'g/a', webhookSecret: '12345678' },
+      kubernetes: { namespace: 'a', deployment: 'a', containers: { a: 'r.example.com/g/a' } },
+    },
+  ],
 });
 
 describe('docker-compose.yml', () => {
@@ -134,12 +154,16 @@ describe('docker-compose.yml', () => {
     expect(registry.image).toMatch(/^registry:2(\.|$)/);
     expect(registry.environment?.REGISTRY_STORAGE_DELETE_ENABLED).toBe('true');
     const storage = registry.environment?.REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY;
-    expect(mounts(registry)).toEqual([{ source: 'registry-data', target: storage, mode: undefined }]);
+    expect(mounts(registry)).toEqual([
+      { source: 'registry-data', target: storage, mode: undefined },
+    ]);
     expect(registry.healthcheck.test.join(' ')).toContain('/v2/');
   });
 
   it('declares every named volume it mounts', () => {
-    const named = Object.values(services).flatMap((s) => mounts(s).map((m) => m.source)).filter((src) => !/^[./~]/.test(src));
+    const named = Object.values(services)
+      .flatMap((s) => mounts(s).map((m) => m.source))
+      .filter((src) => !/^[./~]/.test(src));
     expect(named.sort()).toEqual(Object.keys(compose.volumes).sort());
   });
 
@@ -151,7 +175,8 @@ describe('docker-compose.yml', () => {
 describe('docs/examples/rollhook.yaml, the config the compose file mounts', () => {
   const text = read('docs/examples/rollhook.yaml');
   const env: Record<string, string> = { ...api.environment };
-  for (const m of text.matchAll(/"\$\{([A-Z0-9_]+)\}"/g)) env[m[1] ?? ''] ??= m[1]?.endsWith('_SHA256') ? 'b'.repeat(64) : 'x'.repeat(12);
+  for (const m of text.matchAll(/\$\{([A-Z0-9_]+)\}/g))
+    env[m[1] ?? ''] ??= m[1]?.endsWith('_SHA256') ? 'b'.repeat(64) : 'x'.repeat(12);
   const config = parseConfig(text, 'docs/examples/rollhook.yaml', env);
 
   it('is valid and listens where compose maps and checks', () => {
@@ -160,20 +185,25 @@ describe('docs/examples/rollhook.yaml, the config the compose file mounts', () =
     expect(config.redis.url).toBe(api.environment?.REDIS_URL);
   });
 
-  it("reaches the compose registry by its service name, under the host name images use", () => {
+  it('reaches the compose registry by its service name, under the host name images use', () => {
     const reg = config.registries[0];
     expect(reg?.url).toBe('http://registry:5000');
-    for (const t of config.targets) for (const repo of Object.values(t.kubernetes.containers)) expect(repo.startsWith(`${reg?.host}/`)).toBe(true);
+    for (const t of config.targets)
+      for (const repo of Object.values(t.kubernetes.containers))
+        expect(repo.startsWith(`${reg?.host}/`)).toBe(true);
   });
 });
 
 describe('docker-compose.override.yml.dist', () => {
   const doc = parseDocument(read('docker-compose.override.yml.dist'));
-  const override = z.object({ services: z.record(z.string(), z.looseObject({})) }).parse(doc.toJS());
+  const override = z
+    .object({ services: z.record(z.string(), z.looseObject({})) })
+    .parse(doc.toJS());
 
   it('is valid YAML that overrides only services the base defines', () => {
     expect(doc.errors).toEqual([]);
-    for (const name of Object.keys(override.services)) expect(Object.keys(services)).toContain(name);
+    for (const name of Object.keys(override.services))
+      expect(Object.keys(services)).toContain(name);
   });
 
   it('is ignored by git once copied, so local settings stay local', () => {

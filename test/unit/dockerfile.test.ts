@@ -41,14 +41,20 @@ function instructions(source: string): Instruction[] {
 }
 
 const all = instructions(text);
-const args = Object.fromEntries(all.filter((i) => i.op === 'ARG').map((i) => i.args.split('=') as [string, string]));
+const args = Object.fromEntries(
+  all.filter((i) => i.op === 'ARG').map((i) => i.args.split('=') as [string, string]),
+);
 const stages = (() => {
   const result: { name: string; from: string; body: Instruction[] }[] = [];
   for (const i of all) {
     if (i.op === 'FROM') {
       const m = /^(\S+)\s+AS\s+(\S+)$/i.exec(i.args);
       if (!m?.[1] || !m[2]) throw new Error(`FROM without a stage name: ${i.args}`);
-      result.push({ name: m[2], from: m[1].replace(/^\$\{(\w+)\}$/, (_x, a: string) => args[a] ?? ''), body: [] });
+      result.push({
+        name: m[2],
+        from: m[1].replace(/^\$\{(\w+)\}$/, (_x, a: string) => args[a] ?? ''),
+        body: [],
+      });
     } else result.at(-1)?.body.push(i);
   }
   return result;
@@ -56,7 +62,11 @@ const stages = (() => {
 const deps = stages.find((s) => s.name === 'deps');
 const runtime = stages.at(-1);
 const pkg = z
-  .object({ dependencies: z.record(z.string(), z.string()), devDependencies: z.record(z.string(), z.string()), scripts: z.record(z.string(), z.string()) })
+  .object({
+    dependencies: z.record(z.string(), z.string()),
+    devDependencies: z.record(z.string(), z.string()),
+    scripts: z.record(z.string(), z.string()),
+  })
   .parse(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')));
 
 describe('Dockerfile', () => {
@@ -73,7 +83,10 @@ describe('Dockerfile', () => {
     const body = deps?.body ?? [];
     const copy = body.findIndex((i) => i.op === 'COPY');
     const ci = body.findIndex((i) => i.op === 'RUN' && /\bnpm ci\b/.test(i.args));
-    expect(body[copy]?.args.split(/\s+/).slice(0, 2)).toEqual(['package.json', 'package-lock.json']);
+    expect(body[copy]?.args.split(/\s+/).slice(0, 2)).toEqual([
+      'package.json',
+      'package-lock.json',
+    ]);
     expect(ci).toBeGreaterThan(copy);
     expect(body[ci]?.args).toMatch(/--omit=dev/);
     // The deps stage sees nothing but the two manifests.
@@ -84,7 +97,9 @@ describe('Dockerfile', () => {
     const copies = (runtime?.body ?? []).filter((i) => i.op === 'COPY').map((i) => i.args);
     expect(copies[0]).toBe('--from=deps /app/node_modules ./node_modules');
     expect(copies.slice(1)).toEqual(['package.json ./', 'src ./src', 'workers ./workers']);
-    expect((runtime?.body ?? []).some((i) => i.op === 'RUN' && /npm (ci|install)/.test(i.args))).toBe(false);
+    expect(
+      (runtime?.body ?? []).some((i) => i.op === 'RUN' && /npm (ci|install)/.test(i.args)),
+    ).toBe(false);
   });
 
   it('runs as a numeric non-root user', () => {
@@ -104,23 +119,39 @@ describe('Dockerfile', () => {
     const d = configSchema.parse({
       redis: { url: 'redis://x' },
       gitlab: { url: 'https://gitlab.example.com', token: 't' },
-      targets: [{ name: 'a', gitlab: { project: 'g/a', webhookSecret: '12345678' }, kubernetes: { namespace: 'a', deployment: 'a', containers: { a: 'r.example.com/g/a' } } }],
+      targets: [
+        {
+          name: 'a',
+          gitlab: { project: 'g/a', webhookSecret: '12345678' },
+          kubernetes: { namespace: 'a', deployment: 'a', containers: { a: 'r.example.com/g/a' } },
+        },
+      ],
     });
-    const exposed = runtime?.body.find((i) => i.op === 'EXPOSE')?.args.split(/\s+/).map(Number);
+    const exposed = runtime?.body
+      .find((i) => i.op === 'EXPOSE')
+      ?.args.split(/\s+/)
+      .map(Number);
     expect(exposed).toEqual([d.server.port, d.metrics.port]);
-    expect(healthUrls()).toEqual([`http://127.0.0.1:${d.server.port}/healthz`, `http://127.0.0.1:${d.metrics.port}/healthz`]);
+    expect(healthUrls()).toEqual([
+      `http://127.0.0.1:${d.server.port}/healthz`,
+      `http://127.0.0.1:${d.metrics.port}/healthz`,
+    ]);
   });
 });
 
 /** ROLLHOOK_HEALTH_URLS as the runtime stage's ENV sets it. */
 function healthUrls(): string[] {
-  const env = runtime?.body.find((i) => i.op === 'ENV' && i.args.includes('ROLLHOOK_HEALTH_URLS'))?.args ?? '';
+  const env =
+    runtime?.body.find((i) => i.op === 'ENV' && i.args.includes('ROLLHOOK_HEALTH_URLS'))?.args ??
+    '';
   return (/ROLLHOOK_HEALTH_URLS="([^"]*)"/.exec(env)?.[1] ?? '').split(' ');
 }
 
 describe('the HEALTHCHECK command, run as the container would run it', () => {
   const healthcheck = all.find((i) => i.op === 'HEALTHCHECK')?.args ?? '';
-  const command = z.tuple([z.literal('node'), z.literal('-e'), z.string()]).parse(JSON.parse(healthcheck.slice(healthcheck.indexOf('CMD ') + 4)));
+  const command = z
+    .tuple([z.literal('node'), z.literal('-e'), z.string()])
+    .parse(JSON.parse(healthcheck.slice(healthcheck.indexOf('CMD ') + 4)));
   const servers: Server[] = [];
   afterEach(async () => {
     await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
@@ -135,7 +166,10 @@ describe('the HEALTHCHECK command, run as the container would run it', () => {
     return `http://127.0.0.1:${addr.port}/healthz`;
   }
   async function exitCode(urls: string[]): Promise<number | null> {
-    const child = spawn(process.execPath, ['-e', command[2]], { env: { PATH: process.env.PATH, ROLLHOOK_HEALTH_URLS: urls.join(' ') }, stdio: 'ignore' });
+    const child = spawn(process.execPath, ['-e', command[2]], {
+      env: { PATH: process.env.PATH, ROLLHOOK_HEALTH_URLS: urls.join(' ') },
+      stdio: 'ignore',
+    });
     return new Promise((r) => child.once('exit', (code) => r(code)));
   }
 
@@ -151,7 +185,10 @@ describe('the HEALTHCHECK command, run as the container would run it', () => {
 
 describe('what the runtime stage holds is what node src/main.ts loads', () => {
   const copied = ['src', 'workers', 'package.json'];
-  const ignore = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const ignore = readFileSync(join(ROOT, '.dockerignore'), 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
 
   /** .dockerignore's verdict for a path, for the plain patterns it uses (`*`, `!dir/`, `name`). */
   function sentToBuilder(path: string): boolean {
@@ -170,7 +207,8 @@ describe('what the runtime stage holds is what node src/main.ts loads', () => {
     const files = new Set<string>();
     const packages = new Set<string>();
     const queue = [entry];
-    const re = /^\s*(?:import|export)\s+(?!type\s)(?:[^'"]*?\sfrom\s+)?['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)/gm;
+    const re =
+      /^\s*(?:import|export)\s+(?!type\s)(?:[^'"]*?\sfrom\s+)?['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)/gm;
     while (queue.length > 0) {
       const file = queue.pop() ?? '';
       if (files.has(file)) continue;
@@ -179,10 +217,15 @@ describe('what the runtime stage holds is what node src/main.ts loads', () => {
         const spec = m[1] ?? m[2] ?? '';
         if (spec.startsWith('.')) {
           const target = resolve(dirname(file), spec);
-          if (!existsSync(target)) throw new Error(`${relative(ROOT, file)} imports ${spec}, which does not exist`);
+          if (!existsSync(target))
+            throw new Error(`${relative(ROOT, file)} imports ${spec}, which does not exist`);
           queue.push(target);
         } else if (!spec.startsWith('node:') && !builtinModules.includes(spec)) {
-          packages.add(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : (spec.split('/')[0] ?? spec));
+          packages.add(
+            spec.startsWith('@')
+              ? spec.split('/').slice(0, 2).join('/')
+              : (spec.split('/')[0] ?? spec),
+          );
         }
       }
     }
@@ -202,19 +245,30 @@ describe('what the runtime stage holds is what node src/main.ts loads', () => {
 
   it('imports only production dependencies, which npm ci --omit=dev installs', () => {
     expect(graph.packages.size).toBeGreaterThan(3);
-    for (const p of graph.packages) expect(Object.keys(pkg.dependencies), `${p} is imported at run time`).toContain(p);
+    for (const p of graph.packages)
+      expect(Object.keys(pkg.dependencies), `${p} is imported at run time`).toContain(p);
   });
 
   it('sends the builder neither secrets, local state, node_modules nor git history', () => {
-    for (const p of ['package.json', 'package-lock.json', 'src/main.ts', 'workers/start.ts']) expect(sentToBuilder(p)).toBe(true);
-    for (const p of ['.env', '.sandbox/env.json', 'node_modules/express/package.json', '.git/config', 'docker-compose.override.yml', 'test/unit/x.test.ts']) {
+    for (const p of ['package.json', 'package-lock.json', 'src/main.ts', 'workers/start.ts'])
+      expect(sentToBuilder(p)).toBe(true);
+    for (const p of [
+      '.env',
+      '.sandbox/env.json',
+      'node_modules/express/package.json',
+      '.git/config',
+      'docker-compose.override.yml',
+      'test/unit/x.test.ts',
+    ]) {
       expect(sentToBuilder(p), p).toBe(false);
     }
   });
 
   it('finds a devDependency imported at run time (the check can fail)', () => {
     // This test file imports vitest, a devDependency: the same walk reports it.
-    const offending = [...importGraph(join(ROOT, 'test/unit/dockerfile.test.ts')).packages].filter((p) => !(p in pkg.dependencies));
+    const offending = [...importGraph(join(ROOT, 'test/unit/dockerfile.test.ts')).packages].filter(
+      (p) => !(p in pkg.dependencies),
+    );
     expect(offending).toContain('vitest');
     expect(pkg.devDependencies).toHaveProperty('vitest');
   });
