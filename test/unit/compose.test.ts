@@ -1,8 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse, parseDocument } from 'yaml';
 import { z } from 'zod';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.ts';
 import { configSchema } from '../../src/config/schema.ts';
 
@@ -208,5 +210,118 @@ describe('docker-compose.override.yml.dist', () => {
 
   it('is ignored by git once copied, so local settings stay local', () => {
     expect(read('.gitignore').split('\n')).toContain('docker-compose.override.yml');
+  });
+});
+
+/**
+ * The files loaded by compose-go, the library behind `docker compose config`: the Compose
+ * schema, interpolation, override merging and consistency checks, without a Docker engine.
+ * Built once from the Go module proxy by test/compose/build.sh (seconds) and cached.
+ */
+describe('docker compose config (compose-go)', () => {
+  let bin: string;
+  let dir: string;
+  const project = z.looseObject({
+    name: z.string(),
+    services: z.record(
+      z.string(),
+      z.looseObject({
+        environment: z.record(z.string(), z.string().nullable()).optional(),
+        ports: z
+          .array(
+            z.looseObject({
+              target: z.number(),
+              published: z.string(),
+              host_ip: z.string().optional(),
+            }),
+          )
+          .optional(),
+        volumes: z
+          .array(z.looseObject({ type: z.string(), source: z.string(), target: z.string() }))
+          .optional(),
+      }),
+    ),
+    volumes: z.record(z.string(), z.unknown()),
+  });
+
+  function config(files: string[]): {
+    status: number;
+    stderr: string;
+    project?: z.infer<typeof project>;
+  } {
+    // No variables from this machine: what a fresh checkout sees.
+    const res = spawnSync(bin, files, {
+      cwd: dir,
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH, HOME: dir },
+      timeout: 30_000,
+    });
+    if (res.error) throw res.error;
+    return {
+      status: res.status ?? -1,
+      stderr: res.stderr,
+      ...(res.status === 0 ? { project: project.parse(JSON.parse(res.stdout)) } : {}),
+    };
+  }
+
+  beforeAll(() => {
+    const build = spawnSync('bash', [join(ROOT, 'test/compose/build.sh')], {
+      encoding: 'utf8',
+      timeout: 300_000,
+    });
+    if (build.status !== 0)
+      throw new Error(`test/compose/build.sh failed (needs Go 1.26+):\n${build.stderr}`);
+    bin = build.stdout.trim().split('\n').at(-1) ?? '';
+    // A copy, so the override (as a user would name it) never lands in the work tree.
+    dir = mkdtempSync(join(tmpdir(), 'rollhook-compose-'));
+    copyFileSync(join(ROOT, 'docker-compose.yml'), join(dir, 'docker-compose.yml'));
+    copyFileSync(
+      join(ROOT, 'docker-compose.override.yml.dist'),
+      join(dir, 'docker-compose.override.yml'),
+    );
+  }, 320_000);
+  afterAll(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('accepts docker-compose.yml with no variable set', () => {
+    const res = config(['docker-compose.yml']);
+    expect(res.stderr).toBe('');
+    expect(res.status).toBe(0);
+    expect(Object.keys(res.project?.services ?? {}).sort()).toEqual([
+      'api',
+      'redis',
+      'registry',
+      'worker',
+    ]);
+    expect(Object.keys(res.project?.volumes ?? {}).sort()).toEqual(['redis-data', 'registry-data']);
+    // `~` in the kubeconfig default resolves to the home directory.
+    expect(
+      res.project?.services.worker?.volumes?.find((v) => v.target === '/etc/rollhook/kubeconfig')
+        ?.source,
+    ).toBe(join(dir, '.kube/config'));
+  });
+
+  it('merges the override dist over it as docker-compose.override.yml', () => {
+    const res = config(['docker-compose.yml', 'docker-compose.override.yml']);
+    expect(res.stderr).toBe('');
+    expect(res.project?.services.api?.environment?.LOG_LEVEL).toBe('debug');
+    expect(res.project?.services.api?.environment?.REDIS_URL).toBe('redis://redis:6379');
+    expect(res.project?.services.redis?.ports).toEqual([
+      expect.objectContaining({ target: 6379, published: '6379', host_ip: '127.0.0.1' }),
+    ]);
+  });
+
+  it('rejects a key the Compose schema does not know (the check can fail)', () => {
+    writeFileSync(
+      join(dir, 'bad.yml'),
+      read('docker-compose.yml').replace(
+        '    image: redis:',
+        '    restart_policy: always\n    image: redis:',
+      ),
+    );
+    const res = config(['bad.yml']);
+    expect(res.status).not.toBe(0);
+    expect(res.stderr).toMatch(/restart_policy/);
   });
 });
