@@ -32,6 +32,8 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY src ./src
 COPY workers ./workers
+# The CLI over the REST API, for `docker exec <api> node bin/rollhook.ts status`.
+COPY bin ./bin
 # The `node` user of the base image, by number so Kubernetes' runAsNonRoot can verify it.
 USER 1000:1000
 EXPOSE 8080 9464

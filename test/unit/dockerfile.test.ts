@@ -66,6 +66,7 @@ const pkg = z
     dependencies: z.record(z.string(), z.string()),
     devDependencies: z.record(z.string(), z.string()),
     scripts: z.record(z.string(), z.string()),
+    bin: z.record(z.string(), z.string()),
   })
   .parse(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')));
 
@@ -96,7 +97,12 @@ describe('Dockerfile', () => {
   it('puts the sources on top of the installed dependencies in the runtime stage, and no dev tooling', () => {
     const copies = (runtime?.body ?? []).filter((i) => i.op === 'COPY').map((i) => i.args);
     expect(copies[0]).toBe('--from=deps /app/node_modules ./node_modules');
-    expect(copies.slice(1)).toEqual(['package.json ./', 'src ./src', 'workers ./workers']);
+    expect(copies.slice(1)).toEqual([
+      'package.json ./',
+      'src ./src',
+      'workers ./workers',
+      'bin ./bin',
+    ]);
     expect(
       (runtime?.body ?? []).some((i) => i.op === 'RUN' && /npm (ci|install)/.test(i.args)),
     ).toBe(false);
@@ -184,7 +190,7 @@ describe('the HEALTHCHECK command, run as the container would run it', () => {
 });
 
 describe('what the runtime stage holds is what node src/main.ts loads', () => {
-  const copied = ['src', 'workers', 'package.json'];
+  const copied = ['src', 'workers', 'bin', 'package.json'];
   const ignore = readFileSync(join(ROOT, '.dockerignore'), 'utf8')
     .split('\n')
     .map((l) => l.trim())
@@ -232,7 +238,13 @@ describe('what the runtime stage holds is what node src/main.ts loads', () => {
     return { files, packages };
   }
 
-  const graph = importGraph(join(ROOT, 'src/main.ts'));
+  // The service, and the CLI that package.json's bin names.
+  const entries = ['src/main.ts', ...Object.values(pkg.bin)];
+  const graphs = entries.map((e) => importGraph(join(ROOT, e)));
+  const graph = {
+    files: new Set(graphs.flatMap((g) => [...g.files])),
+    packages: new Set(graphs.flatMap((g) => [...g.packages])),
+  };
 
   it('copies every local module the service imports, and the builder receives it', () => {
     expect(graph.files.size).toBeGreaterThan(10);
