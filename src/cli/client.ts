@@ -7,7 +7,9 @@ export class ApiUnavailableError extends Error {
   readonly status: number | undefined;
 
   constructor(url: string, status: number | undefined, detail: string) {
-    super(`rollhook at ${url} ${status === undefined ? 'cannot be reached' : `answered ${status}`}: ${detail}`);
+    super(
+      `rollhook at ${url} ${status === undefined ? 'cannot be reached' : `answered ${status}`}: ${detail}`,
+    );
     this.url = url;
     this.status = status;
   }
@@ -41,7 +43,12 @@ export class ApiResponseError extends Error {
 }
 
 // Tolerant readers: only the fields the CLI shows are required, others may come and go.
-const step = z.looseObject({ name: z.string(), status: z.string(), ms: z.number(), detail: z.string().nullish() });
+const step = z.looseObject({
+  name: z.string(),
+  status: z.string(),
+  ms: z.number(),
+  detail: z.string().nullish(),
+});
 export const releaseBody = z.looseObject({
   sha: z.string(),
   ref: z.string(),
@@ -75,7 +82,12 @@ export const targetsBody = z.looseObject({
     }),
   ),
 });
-export const historyBody = z.looseObject({ items: z.array(deploymentBody), total: z.number(), offset: z.number(), limit: z.number() });
+export const historyBody = z.looseObject({
+  items: z.array(deploymentBody),
+  total: z.number(),
+  offset: z.number(),
+  limit: z.number(),
+});
 export const acceptedBody = z.looseObject({
   jobId: z.string(),
   target: z.string(),
@@ -107,7 +119,11 @@ export type TargetsBody = z.infer<typeof targetsBody>;
 export type HistoryBody = z.infer<typeof historyBody>;
 export type JobBody = z.infer<typeof jobBody>;
 
-const problemBody = z.looseObject({ title: z.string().optional(), detail: z.string().optional(), jobId: z.string().optional() });
+const problemBody = z.looseObject({
+  title: z.string().optional(),
+  detail: z.string().optional(),
+  jobId: z.string().optional(),
+});
 
 export interface ClientOptions {
   baseUrl: string;
@@ -129,7 +145,12 @@ export class ApiClient {
     return this.opts.baseUrl;
   }
 
-  async call<S extends z.ZodType>(method: 'GET' | 'POST', path: string, schema: S, body?: unknown): Promise<z.infer<S>> {
+  async call<S extends z.ZodType>(
+    method: 'GET' | 'POST',
+    path: string,
+    schema: S,
+    body?: unknown,
+  ): Promise<z.infer<S>> {
     const url = `${this.opts.baseUrl}${path}`;
     let res: Response;
     try {
@@ -156,22 +177,36 @@ export class ApiClient {
     }
     if (res.status >= 500) {
       const p = problemBody.safeParse(json);
-      throw new ApiUnavailableError(this.opts.baseUrl, res.status, (p.success ? p.data.detail : undefined) ?? (text.slice(0, 200) || res.statusText));
+      throw new ApiUnavailableError(
+        this.opts.baseUrl,
+        res.status,
+        (p.success ? p.data.detail : undefined) ?? (text.slice(0, 200) || res.statusText),
+      );
     }
     if (res.status >= 400) {
       const p = problemBody.safeParse(json);
       const detail = p.success ? p.data.detail : undefined;
-      throw new ApiRefusedError(res.status, (p.success ? p.data.title : undefined) ?? res.statusText, detail ?? `${res.status} ${text.slice(0, 200)}`, p.success ? p.data.jobId : undefined);
+      throw new ApiRefusedError(
+        res.status,
+        (p.success ? p.data.title : undefined) ?? res.statusText,
+        detail ?? `${res.status} ${text.slice(0, 200)}`,
+        p.success ? p.data.jobId : undefined,
+      );
     }
     const parsed = schema.safeParse(json);
-    if (!parsed.success) throw new ApiResponseError(path, parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+    if (!parsed.success)
+      throw new ApiResponseError(
+        path,
+        parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
+      );
     return parsed.data;
   }
 }
 
 /** `ECONNREFUSED`, `timed out`, …: the innermost reason fetch gives. */
 function networkReason(err: unknown): string {
-  if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) return 'timed out';
+  if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError'))
+    return 'timed out';
   let cur: unknown = err;
   let reason = err instanceof Error ? err.message : String(err);
   for (let depth = 0; depth < 5 && cur instanceof Error; depth += 1) {

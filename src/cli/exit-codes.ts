@@ -29,6 +29,7 @@ export function exitCodeFor(err: unknown): ExitCode | undefined {
     if (err.status === 409 || err.status === 422) return EXIT.refused;
     return EXIT.usage;
   }
-  if (err instanceof ApiUnavailableError || err instanceof ApiResponseError) return EXIT.unavailable;
+  if (err instanceof ApiUnavailableError || err instanceof ApiResponseError)
+    return EXIT.unavailable;
   return undefined;
 }

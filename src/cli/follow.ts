@@ -31,14 +31,20 @@ export function exitFor(job: JobBody): ExitCode {
  * terminal, one line per change otherwise (CI logs). A blip of the API is waited out;
  * the deadline is not.
  */
-export async function follow(client: ApiClient, jobId: string, io: Io, opts: FollowOptions): Promise<{ code: ExitCode; job?: JobBody }> {
+export async function follow(
+  client: ApiClient,
+  jobId: string,
+  io: Io,
+  opts: FollowOptions,
+): Promise<{ code: ExitCode; job?: JobBody }> {
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const started = Date.now();
   let last = '';
   let lastError = '';
   const show = (line: string): void => {
     if (io.isTTY) io.err(`\r\x1b[2K${line}`);
-    else if (line.replace(/^\[[^\]]*\] /, '') !== last.replace(/^\[[^\]]*\] /, '')) io.err(`${line}\n`);
+    else if (line.replace(/^\[[^\]]*\] /, '') !== last.replace(/^\[[^\]]*\] /, ''))
+      io.err(`${line}\n`);
     last = line;
   };
   for (;;) {
@@ -48,7 +54,8 @@ export async function follow(client: ApiClient, jobId: string, io: Io, opts: Fol
       lastError = '';
     } catch (err) {
       if (!(err instanceof ApiUnavailableError)) throw err;
-      if (err.message !== lastError) io.err(`${io.isTTY ? '\n' : ''}${err.message}; still waiting\n`);
+      if (err.message !== lastError)
+        io.err(`${io.isTTY ? '\n' : ''}${err.message}; still waiting\n`);
       lastError = err.message;
     }
     if (job) {
@@ -64,7 +71,9 @@ export async function follow(client: ApiClient, jobId: string, io: Io, opts: Fol
     }
     if (Date.now() - started > opts.timeoutMs) {
       if (io.isTTY) io.err('\n');
-      io.err(`gave up waiting after ${duration(opts.timeoutMs)}; the job goes on: rollhook job ${jobId} --wait\n`);
+      io.err(
+        `gave up waiting after ${duration(opts.timeoutMs)}; the job goes on: rollhook job ${jobId} --wait\n`,
+      );
       return { code: EXIT.timeout, job };
     }
     await sleep(opts.intervalMs);

@@ -16,7 +16,10 @@ export function when(iso: string | null | undefined, now = Date.now()): string {
   if (!iso) return '-';
   const t = Date.parse(iso);
   if (!Number.isFinite(t)) return iso;
-  const exact = new Date(t).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+  const exact = new Date(t)
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, 'Z');
   return `${exact} (${duration(Math.max(0, now - t))} ago)`;
 }
 
@@ -42,7 +45,9 @@ export function statusTable(body: TargetsBody, now = Date.now()): string {
       t.current ? `#${t.current.pipelineId}` : '-',
       t.current ? when(t.current.since, now) : '-',
       t.current?.by ?? '-',
-      t.lastDeploy ? `${t.lastDeploy.kind} ${short(t.lastDeploy.sha)} ${t.lastDeploy.outcome}${t.lastDeploy.reason ? `: ${t.lastDeploy.reason}` : ''}` : '-',
+      t.lastDeploy
+        ? `${t.lastDeploy.kind} ${short(t.lastDeploy.sha)} ${t.lastDeploy.outcome}${t.lastDeploy.reason ? `: ${t.lastDeploy.reason}` : ''}`
+        : '-',
     ]),
   );
 }
@@ -51,16 +56,23 @@ export function statusTable(body: TargetsBody, now = Date.now()): string {
 export function targetDetail(t: TargetsBody['items'][number], now = Date.now()): string {
   const lines = [`${t.name} (${t.environment.name})`];
   if (t.current) {
-    lines.push(`  running   ${t.current.sha} (${t.current.ref}, pipeline #${t.current.pipelineId})`);
-    lines.push(`  since     ${when(t.current.since, now)} by ${t.current.by}, job ${t.current.jobId}`);
+    lines.push(
+      `  running   ${t.current.sha} (${t.current.ref}, pipeline #${t.current.pipelineId})`,
+    );
+    lines.push(
+      `  since     ${when(t.current.since, now)} by ${t.current.by}, job ${t.current.jobId}`,
+    );
     if (t.current.digest) lines.push(`  digest    ${t.current.digest}`);
-    for (const [c, image] of Object.entries(t.current.images)) lines.push(`  image     ${c}: ${image}`);
+    for (const [c, image] of Object.entries(t.current.images))
+      lines.push(`  image     ${c}: ${image}`);
   } else {
     lines.push('  running   nothing deployed by rollhook yet');
   }
   if (t.lastDeploy) {
     const d = t.lastDeploy;
-    lines.push(`  last      ${d.kind} ${short(d.sha)} ${d.outcome}${d.reason ? ` (${d.reason})` : ''}, ${when(d.finishedAt, now)}, job ${d.jobId}`);
+    lines.push(
+      `  last      ${d.kind} ${short(d.sha)} ${d.outcome}${d.reason ? ` (${d.reason})` : ''}, ${when(d.finishedAt, now)}, job ${d.jobId}`,
+    );
   }
   return lines.join('\n');
 }
@@ -84,18 +96,33 @@ export function historyTable(body: HistoryBody, now = Date.now()): string {
 /** The one-line state of a job, for --wait's progress line. */
 export function progressLine(job: JobBody, elapsedMs: number): string {
   const queued = ['waiting', 'delayed', 'prioritized', 'waiting-children'].includes(job.state);
-  const parts = [`[${duration(elapsedMs)}]`, `${job.kind} ${job.target} ${short(job.sha)}:`, queued ? 'queued' : job.state];
+  const parts = [
+    `[${duration(elapsedMs)}]`,
+    `${job.kind} ${job.target} ${short(job.sha)}:`,
+    queued ? 'queued' : job.state,
+  ];
   const p = job.progress ?? {};
   if (job.step) parts.push(`· ${job.step}`);
   if (typeof p.message === 'string') parts.push(`· ${p.message}`);
-  if (job.attemptsMade > 0 && !['completed', 'failed'].includes(job.state)) parts.push(`(attempt ${job.attemptsMade + 1} of ${job.attempts}${job.error ? `, last error: ${job.error}` : ''})`);
+  if (job.attemptsMade > 0 && !['completed', 'failed'].includes(job.state))
+    parts.push(
+      `(attempt ${job.attemptsMade + 1} of ${job.attempts}${job.error ? `, last error: ${job.error}` : ''})`,
+    );
   return parts.join(' ');
 }
 
 export function jobSummary(job: JobBody): string {
-  const lines = [`job ${job.id}: ${job.kind} of ${job.target} ${short(job.sha)}, ${job.state}${job.result ? `, ${job.result.outcome}${job.result.reason ? ` (${job.result.reason})` : ''}` : ''}`];
+  const lines = [
+    `job ${job.id}: ${job.kind} of ${job.target} ${short(job.sha)}, ${job.state}${job.result ? `, ${job.result.outcome}${job.result.reason ? ` (${job.result.reason})` : ''}` : ''}`,
+  ];
   if (job.error) lines.push(`  error: ${job.error}`);
-  for (const s of job.steps) lines.push(`  ${s.status === 'done' ? '✓' : s.status === 'skipped' ? '-' : '✗'} ${s.name.padEnd(14)} ${duration(s.ms).padStart(7)}${s.detail ? `  ${s.detail}` : ''}`);
-  if (job.step && job.state === 'active') lines.push(`  … ${job.step}${typeof job.progress?.message === 'string' ? `: ${job.progress.message}` : ''}`);
+  for (const s of job.steps)
+    lines.push(
+      `  ${s.status === 'done' ? '✓' : s.status === 'skipped' ? '-' : '✗'} ${s.name.padEnd(14)} ${duration(s.ms).padStart(7)}${s.detail ? `  ${s.detail}` : ''}`,
+    );
+  if (job.step && job.state === 'active')
+    lines.push(
+      `  … ${job.step}${typeof job.progress?.message === 'string' ? `: ${job.progress.message}` : ''}`,
+    );
   return lines.join('\n');
 }

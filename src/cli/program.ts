@@ -1,6 +1,13 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { duration as durationSchema } from '../config/schema.ts';
-import { acceptedBody, ApiClient, ApiRefusedError, historyBody, jobBody, targetsBody } from './client.ts';
+import {
+  acceptedBody,
+  ApiClient,
+  ApiRefusedError,
+  historyBody,
+  jobBody,
+  targetsBody,
+} from './client.ts';
 import { EXIT, exitCodeFor, type ExitCode } from './exit-codes.ts';
 import { follow, type Io } from './follow.ts';
 import { historyTable, jobSummary, short, statusTable, targetDetail } from './format.ts';
@@ -44,9 +51,18 @@ interface WaitOpts {
 
 const waitOptions = (cmd: Command): Command =>
   cmd
-    .option('-w, --wait', 'follow the job to its end with a progress line; the exit code says how it ended')
-    .addOption(new Option('--timeout <duration>', 'give up waiting after this long').argParser(ms).default(30 * 60_000, '30m'))
-    .addOption(new Option('--interval <duration>', 'poll this often').argParser(ms).default(1000, '1s'));
+    .option(
+      '-w, --wait',
+      'follow the job to its end with a progress line; the exit code says how it ended',
+    )
+    .addOption(
+      new Option('--timeout <duration>', 'give up waiting after this long')
+        .argParser(ms)
+        .default(30 * 60_000, '30m'),
+    )
+    .addOption(
+      new Option('--interval <duration>', 'poll this often').argParser(ms).default(1000, '1s'),
+    );
 
 /** Runs the CLI; resolves to the exit code (never calls process.exit, for tests). */
 export async function runCli(argv: string[], ctx: CliEnv): Promise<number> {
@@ -64,16 +80,31 @@ export async function runCli(argv: string[], ctx: CliEnv): Promise<number> {
 
   const client = (): ApiClient => {
     const token = ctx.env.ROLLHOOK_TOKEN;
-    if (!token) throw new CommanderError(EXIT.usage, 'rollhook.token', 'error: ROLLHOOK_TOKEN is not set: export an API token (see the README)\n');
+    if (!token)
+      throw new CommanderError(
+        EXIT.usage,
+        'rollhook.token',
+        'error: ROLLHOOK_TOKEN is not set: export an API token (see the README)\n',
+      );
     const { url } = program.opts<{ url?: string }>();
-    return new ApiClient({ baseUrl: url ?? ctx.env.ROLLHOOK_URL ?? DEFAULT_URL, token, userAgent: `rollhook-cli/${CLI_VERSION}`, fetch: ctx.fetch });
+    return new ApiClient({
+      baseUrl: url ?? ctx.env.ROLLHOOK_URL ?? DEFAULT_URL,
+      token,
+      userAgent: `rollhook-cli/${CLI_VERSION}`,
+      fetch: ctx.fetch,
+    });
   };
   const json = (): boolean => program.opts<{ json?: boolean }>().json === true;
   const printJson = (body: unknown): void => io.out(`${JSON.stringify(body, null, 2)}\n`);
 
   const afterQueued = async (api: ApiClient, jobId: string, o: WaitOpts): Promise<void> => {
     if (!o.wait) return;
-    const r = await follow(api, jobId, io, { intervalMs: o.interval, timeoutMs: o.timeout, sleep: ctx.sleep, summaryToStderr: json() });
+    const r = await follow(api, jobId, io, {
+      intervalMs: o.interval,
+      timeoutMs: o.timeout,
+      sleep: ctx.sleep,
+      summaryToStderr: json(),
+    });
     if (json() && r.job) printJson(r.job);
     code = r.code;
   };
@@ -87,7 +118,9 @@ export async function runCli(argv: string[], ctx: CliEnv): Promise<number> {
       if (target !== undefined) {
         const t = body.items.find((i) => i.name === target);
         if (!t) {
-          io.err(`no target ${target} (visible to this token: ${body.items.map((i) => i.name).join(', ') || 'none'})\n`);
+          io.err(
+            `no target ${target} (visible to this token: ${body.items.map((i) => i.name).join(', ') || 'none'})\n`,
+          );
           code = EXIT.notFound;
           return;
         }
@@ -106,7 +139,11 @@ export async function runCli(argv: string[], ctx: CliEnv): Promise<number> {
     .addOption(new Option('-n, --limit <n>', 'entries to show').argParser(count).default(20))
     .addOption(new Option('--offset <n>', 'entries to skip').argParser(count).default(0))
     .action(async (target: string, o: { limit: number; offset: number }) => {
-      const body = await client().call('GET', `/api/v1/targets/${encodeURIComponent(target)}/deployments?offset=${o.offset}&limit=${o.limit}`, historyBody);
+      const body = await client().call(
+        'GET',
+        `/api/v1/targets/${encodeURIComponent(target)}/deployments?offset=${o.offset}&limit=${o.limit}`,
+        historyBody,
+      );
       if (json()) printJson(body);
       else io.out(`${historyTable(body)}\n`);
     });
@@ -114,24 +151,39 @@ export async function runCli(argv: string[], ctx: CliEnv): Promise<number> {
   waitOptions(
     program
       .command('deploy')
-      .description("deploy a commit, or the newest successful pipeline of a ref (webhook rules apply)")
+      .description(
+        'deploy a commit, or the newest successful pipeline of a ref (webhook rules apply)',
+      )
       .argument('<target>')
       .option('--sha <sha>', 'the full commit sha')
       .option('--ref <ref>', "a branch or tag among the target's refs")
       .option('-f, --force', 'deploy even if it runs already, or a newer pipeline was accepted'),
-  ).action(async (target: string, o: WaitOpts & { sha?: string; ref?: string; force?: boolean }) => {
-    if ((o.sha === undefined) === (o.ref === undefined)) {
-      io.err('error: give exactly one of --sha and --ref\n');
-      code = EXIT.usage;
-      return;
-    }
-    const api = client();
-    const body = { ...(o.sha !== undefined ? { sha: o.sha } : { ref: o.ref }), ...(o.force ? { force: true } : {}) };
-    const accepted = await api.call('POST', `/api/v1/targets/${encodeURIComponent(target)}/deployments`, acceptedBody, body);
-    if (json() && !o.wait) printJson(accepted);
-    if (!json()) io.out(`queued deploy of ${target}: ${short(accepted.sha)} (${accepted.ref ?? '?'}, pipeline #${accepted.pipelineId ?? '?'}) as job ${accepted.jobId}\n`);
-    await afterQueued(api, accepted.jobId, o);
-  });
+  ).action(
+    async (target: string, o: WaitOpts & { sha?: string; ref?: string; force?: boolean }) => {
+      if ((o.sha === undefined) === (o.ref === undefined)) {
+        io.err('error: give exactly one of --sha and --ref\n');
+        code = EXIT.usage;
+        return;
+      }
+      const api = client();
+      const body = {
+        ...(o.sha !== undefined ? { sha: o.sha } : { ref: o.ref }),
+        ...(o.force ? { force: true } : {}),
+      };
+      const accepted = await api.call(
+        'POST',
+        `/api/v1/targets/${encodeURIComponent(target)}/deployments`,
+        acceptedBody,
+        body,
+      );
+      if (json() && !o.wait) printJson(accepted);
+      if (!json())
+        io.out(
+          `queued deploy of ${target}: ${short(accepted.sha)} (${accepted.ref ?? '?'}, pipeline #${accepted.pipelineId ?? '?'}) as job ${accepted.jobId}\n`,
+        );
+      await afterQueued(api, accepted.jobId, o);
+    },
+  );
 
   waitOptions(
     program
@@ -141,24 +193,35 @@ export async function runCli(argv: string[], ctx: CliEnv): Promise<number> {
       .option('--to <sha>', 'the release to return to (a sha or a prefix of it)'),
   ).action(async (target: string, o: WaitOpts & { to?: string }) => {
     const api = client();
-    const accepted = await api.call('POST', `/api/v1/targets/${encodeURIComponent(target)}/rollback`, acceptedBody, o.to ? { to: o.to } : {});
+    const accepted = await api.call(
+      'POST',
+      `/api/v1/targets/${encodeURIComponent(target)}/rollback`,
+      acceptedBody,
+      o.to ? { to: o.to } : {},
+    );
     if (json() && !o.wait) printJson(accepted);
-    if (!json()) io.out(`queued rollback of ${target} to ${short(accepted.toSha)} (${accepted.toRef ?? '?'}) as job ${accepted.jobId}\n`);
+    if (!json())
+      io.out(
+        `queued rollback of ${target} to ${short(accepted.toSha)} (${accepted.toRef ?? '?'}) as job ${accepted.jobId}\n`,
+      );
     await afterQueued(api, accepted.jobId, o);
   });
 
-  waitOptions(program.command('job').description('a job: state, steps and their durations, error').argument('<id>')).action(
-    async (id: string, o: WaitOpts) => {
-      const api = client();
-      if (o.wait) {
-        await afterQueued(api, id, o);
-        return;
-      }
-      const job = await api.call('GET', `/api/v1/jobs/${encodeURIComponent(id)}`, jobBody);
-      if (json()) printJson(job);
-      else io.out(`${jobSummary(job)}\n`);
-    },
-  );
+  waitOptions(
+    program
+      .command('job')
+      .description('a job: state, steps and their durations, error')
+      .argument('<id>'),
+  ).action(async (id: string, o: WaitOpts) => {
+    const api = client();
+    if (o.wait) {
+      await afterQueued(api, id, o);
+      return;
+    }
+    const job = await api.call('GET', `/api/v1/jobs/${encodeURIComponent(id)}`, jobBody);
+    if (json()) printJson(job);
+    else io.out(`${jobSummary(job)}\n`);
+  });
 
   try {
     await program.parseAsync(argv, { from: 'user' });
@@ -172,7 +235,8 @@ export async function runCli(argv: string[], ctx: CliEnv): Promise<number> {
     const mapped = exitCodeFor(err);
     if (mapped === undefined) throw err;
     io.err(`error: ${err instanceof Error ? err.message : String(err)}\n`);
-    if (err instanceof ApiRefusedError && err.jobId) io.err(`see job ${err.jobId}: rollhook job ${err.jobId}\n`);
+    if (err instanceof ApiRefusedError && err.jobId)
+      io.err(`see job ${err.jobId}: rollhook job ${err.jobId}\n`);
     return mapped;
   }
 }

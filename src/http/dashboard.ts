@@ -2,7 +2,13 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import type { Queue } from 'bullmq';
-import { Router, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import {
+  Router,
+  type NextFunction,
+  type Request,
+  type RequestHandler,
+  type Response,
+} from 'express';
 import type { Config } from '../config/schema.ts';
 import { logger } from '../log.ts';
 import { bearerFrom, findToken, sameDigest, sha256Hex } from './api/auth.ts';
@@ -25,7 +31,10 @@ export interface DashboardLogin {
  * rollback rights. `dashboard.readOnly` makes everyone a viewer.
  * Returns null when nothing valid was presented, 'forbidden' for a token without that scope.
  */
-export function dashboardLogin(config: Pick<Config, 'dashboard' | 'api'>, authorization: string | undefined): DashboardLogin | null | 'forbidden' {
+export function dashboardLogin(
+  config: Pick<Config, 'dashboard' | 'api'>,
+  authorization: string | undefined,
+): DashboardLogin | null | 'forbidden' {
   const viewerOnly = config.dashboard.readOnly;
   let tokenSecret: string | undefined;
   const basic = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(authorization ?? '');
@@ -38,7 +47,8 @@ export function dashboardLogin(config: Pick<Config, 'dashboard' | 'api'>, author
     const digest = sha256Hex(password);
     // Every user's hash is compared, so timing does not tell which names exist.
     let user: Config['dashboard']['users'][number] | undefined;
-    for (const u of config.dashboard.users) if (sameDigest(digest, u.passwordSha256) && u.name === name && !user) user = u;
+    for (const u of config.dashboard.users)
+      if (sameDigest(digest, u.passwordSha256) && u.name === name && !user) user = u;
     if (user) return { who: user.name, mode: viewerOnly || user.readOnly ? 'viewer' : 'admin' };
     tokenSecret = password;
   } else {
@@ -48,7 +58,8 @@ export function dashboardLogin(config: Pick<Config, 'dashboard' | 'api'>, author
   const token = findToken(config.api.tokens, tokenSecret);
   if (!token) return null;
   if (!token.actions.includes('read') || !token.targets.includes('*')) return 'forbidden';
-  const admin = !viewerOnly && token.actions.includes('deploy') && token.actions.includes('rollback');
+  const admin =
+    !viewerOnly && token.actions.includes('deploy') && token.actions.includes('rollback');
   return { who: `token ${token.name}`, mode: admin ? 'admin' : 'viewer' };
 }
 
@@ -57,7 +68,11 @@ function board(queues: readonly Queue[], readOnlyMode: boolean): RequestHandler 
   serverAdapter.setBasePath(DASHBOARD_PATH);
   createBullBoard({
     queues: queues.map((q) => {
-      const adapter = new BullMQAdapter(q, { readOnlyMode, allowRetries: !readOnlyMode, description: describe(q.name) });
+      const adapter = new BullMQAdapter(q, {
+        readOnlyMode,
+        allowRetries: !readOnlyMode,
+        description: describe(q.name),
+      });
       adapter.setFormatter('name', jobTitle);
       adapter.setFormatter('progress', withPercent);
       return adapter;
@@ -69,12 +84,19 @@ function board(queues: readonly Queue[], readOnlyMode: boolean): RequestHandler 
 }
 
 function describe(queue: string): string {
-  return queue === 'deploy' ? 'Deploys and rollbacks, one at a time per target' : queue === 'cleanup-ci' ? 'CI image tag cleanup when a pipeline ends' : queue;
+  return queue === 'deploy'
+    ? 'Deploys and rollbacks, one at a time per target'
+    : queue === 'cleanup-ci'
+      ? 'CI image tag cleanup when a pipeline ends'
+      : queue;
 }
 
 /** `deploy app 1a2b3c4d`: the board's job list then says what each job is about. */
 export function jobTitle(job: unknown): string {
-  const j = (job ?? {}) as { name?: unknown; data?: { target?: unknown; sha?: unknown; toSha?: unknown } };
+  const j = (job ?? {}) as {
+    name?: unknown;
+    data?: { target?: unknown; sha?: unknown; toSha?: unknown };
+  };
   const name = typeof j.name === 'string' ? j.name : 'job';
   const target = typeof j.data?.target === 'string' ? j.data.target : '';
   const shaRaw = j.data?.sha ?? j.data?.toSha;
@@ -110,14 +132,22 @@ export function withPercent(progress: unknown): unknown {
  * (bull-board's read-only mode is per board), so their requests cannot retry or remove jobs
  * even when sent by hand.
  */
-export function dashboardRouter(deps: { config: Pick<Config, 'dashboard' | 'api'>; queues: readonly Queue[] }): Router {
+export function dashboardRouter(deps: {
+  config: Pick<Config, 'dashboard' | 'api'>;
+  queues: readonly Queue[];
+}): Router {
   const admin = board(deps.queues, false);
   const viewer = board(deps.queues, true);
   const r = Router();
   r.use(DASHBOARD_PATH, (req: Request, res: Response, next: NextFunction) => {
     const login = dashboardLogin(deps.config, req.get('authorization'));
     if (login === 'forbidden') {
-      sendProblem(res, { status: 403, title: 'Forbidden', detail: 'this token may not open the dashboard: it needs the read action on every target ("*")' });
+      sendProblem(res, {
+        status: 403,
+        title: 'Forbidden',
+        detail:
+          'this token may not open the dashboard: it needs the read action on every target ("*")',
+      });
       return;
     }
     if (!login) {
@@ -125,11 +155,18 @@ export function dashboardRouter(deps: { config: Pick<Config, 'dashboard' | 'api'
       sendProblem(res, {
         status: 401,
         title: 'Unauthorized',
-        detail: 'log in with a dashboard user (dashboard.users), or with an API token as the password',
+        detail:
+          'log in with a dashboard user (dashboard.users), or with an API token as the password',
       });
       return;
     }
-    if (req.method !== 'GET') logger.info('dashboard action', { who: login.who, mode: login.mode, method: req.method, path: req.path });
+    if (req.method !== 'GET')
+      logger.info('dashboard action', {
+        who: login.who,
+        mode: login.mode,
+        method: req.method,
+        path: req.path,
+      });
     (login.mode === 'admin' ? admin : viewer)(req, res, next);
   });
   return r;

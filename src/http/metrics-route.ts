@@ -19,7 +19,9 @@ export function metricsRoute(metrics: RollhookMetrics, config: Pick<Config, 'met
         sendProblem(res, {
           status: 401,
           title: 'Unauthorized',
-          detail: presented ? 'the bearer token is not metrics.token' : 'metrics.token is set: send "Authorization: Bearer <metrics.token>"',
+          detail: presented
+            ? 'the bearer token is not metrics.token'
+            : 'metrics.token is set: send "Authorization: Bearer <metrics.token>"',
         });
         return;
       }
@@ -29,7 +31,11 @@ export function metricsRoute(metrics: RollhookMetrics, config: Pick<Config, 'met
       res.status(200).type(contentType).send(body);
     } catch (err) {
       logger.error('metrics: exposition failed', { error: err });
-      sendProblem(res, { status: 500, title: 'Internal Server Error', detail: 'metrics could not be collected; see the log' });
+      sendProblem(res, {
+        status: 500,
+        title: 'Internal Server Error',
+        detail: 'metrics could not be collected; see the log',
+      });
     }
   });
   return r;
@@ -40,7 +46,10 @@ export function metricsRoute(metrics: RollhookMetrics, config: Pick<Config, 'met
  * happen in this process, so only it can count them) and /healthz. Role api and all serve
  * /metrics on the main server instead.
  */
-export async function startMetricsServer(metrics: RollhookMetrics, config: Pick<Config, 'metrics' | 'server'>): Promise<Server> {
+export async function startMetricsServer(
+  metrics: RollhookMetrics,
+  config: Pick<Config, 'metrics' | 'server'>,
+): Promise<Server> {
   const app = express();
   app.disable('x-powered-by');
   app.get('/healthz', (_req, res) => {
@@ -48,13 +57,19 @@ export async function startMetricsServer(metrics: RollhookMetrics, config: Pick<
   });
   app.use(metricsRoute(metrics, config));
   app.use((req: Request, res: Response) => {
-    sendProblem(res, { status: 404, title: 'Not Found', detail: `no route for ${req.method} ${req.path} (this is the worker's metrics listener)` });
+    sendProblem(res, {
+      status: 404,
+      title: 'Not Found',
+      detail: `no route for ${req.method} ${req.path} (this is the worker's metrics listener)`,
+    });
   });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.metrics.port, config.server.host, () => resolve(s));
     s.once('error', reject);
   });
   const addr = server.address();
-  logger.info('metrics listening', { port: typeof addr === 'object' && addr ? addr.port : config.metrics.port });
+  logger.info('metrics listening', {
+    port: typeof addr === 'object' && addr ? addr.port : config.metrics.port,
+  });
   return server;
 }

@@ -12,7 +12,15 @@ export interface ClusterSources {
   targets: readonly string[];
 }
 
-export const JOB_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children', 'completed', 'failed'] as const;
+export const JOB_STATES = [
+  'waiting',
+  'active',
+  'delayed',
+  'prioritized',
+  'waiting-children',
+  'completed',
+  'failed',
+] as const;
 
 interface Snapshot {
   ok: boolean;
@@ -40,7 +48,8 @@ export function addClusterGauges(metrics: RollhookMetrics, src: ClusterSources):
   let last: { at: number; snapshot: Promise<Snapshot> } | undefined;
   const snapshot = (): Promise<Snapshot> => {
     const now = Date.now();
-    if (!last || now - last.at > SNAPSHOT_REUSE_MS) last = { at: now, snapshot: readWithin(src, READ_TIMEOUT_MS) };
+    if (!last || now - last.at > SNAPSHOT_REUSE_MS)
+      last = { at: now, snapshot: readWithin(src, READ_TIMEOUT_MS) };
     return last.snapshot;
   };
 
@@ -126,7 +135,9 @@ async function read(src: ClusterSources): Promise<Snapshot> {
       if (Number.isFinite(at)) s.lastSuccess.set(t, at / 1000);
     });
   } catch (err) {
-    logger.warn('metrics: could not read queue and target state from Redis', { error: err instanceof Error ? err.message : String(err) });
+    logger.warn('metrics: could not read queue and target state from Redis', {
+      error: err instanceof Error ? err.message : String(err),
+    });
     return failed();
   }
   return s;

@@ -73,7 +73,11 @@ export class RollhookMetrics {
     this.webhooks.inc({ result });
   };
 
-  readonly observeDeploy = (target: string, result: { outcome: DeployOutcomeLabel }, ms: number): void => {
+  readonly observeDeploy = (
+    target: string,
+    result: { outcome: DeployOutcomeLabel },
+    ms: number,
+  ): void => {
     this.deploys.inc({ target, outcome: result.outcome });
     this.deployDuration.observe({ target, outcome: result.outcome }, ms / 1000);
   };
@@ -83,11 +87,21 @@ export class RollhookMetrics {
   };
 
   readonly observeRegistryRequest = (e: RegistryRequestSample): void => {
-    this.registryRequests.inc({ host: e.host, kind: e.kind, method: e.method, status: String(e.status) });
+    this.registryRequests.inc({
+      host: e.host,
+      kind: e.kind,
+      method: e.method,
+      status: String(e.status),
+    });
   };
 
   /** A gauge on this registry whose value is computed at scrape time. */
-  gauge<L extends string>(opts: { name: string; help: string; labelNames: readonly L[]; collect: (g: Gauge<L>) => Promise<void> }): Gauge<L> {
+  gauge<L extends string>(opts: {
+    name: string;
+    help: string;
+    labelNames: readonly L[];
+    collect: (g: Gauge<L>) => Promise<void>;
+  }): Gauge<L> {
     const { collect } = opts;
     return new Gauge<L>({
       name: opts.name,

@@ -20,16 +20,32 @@ const CHROMIUM = '/usr/bin/chromium';
 let stack: OperatorStack;
 const profiles: string[] = [];
 
-const basic = (name: string, password: string) => `Basic ${Buffer.from(`${name}:${password}`).toString('base64')}`;
+const basic = (name: string, password: string) =>
+  `Basic ${Buffer.from(`${name}:${password}`).toString('base64')}`;
 
-async function browser(credentials?: { username: string; password: string }): Promise<BrowserContext> {
-  requireBinary(CHROMIUM, "install it with 'apt-get install chromium' (scripts/ensure-deps.sh does)");
+async function browser(credentials?: {
+  username: string;
+  password: string;
+}): Promise<BrowserContext> {
+  requireBinary(
+    CHROMIUM,
+    "install it with 'apt-get install chromium' (scripts/ensure-deps.sh does)",
+  );
   const profile = mkdtempSync(join(tmpdir(), 'rollhook-chromium-'));
   profiles.push(profile);
   return chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
     viewport: { width: 1400, height: 900 },
     ...(credentials ? { httpCredentials: credentials } : {}),
   });
@@ -38,7 +54,11 @@ async function browser(credentials?: { username: string; password: string }): Pr
 beforeAll(async () => {
   mkdirSync(artifacts, { recursive: true });
   // slow steps: the watch step takes 3 × 2 s, long enough to be seen running
-  stack = await startOperatorStack({ redisUrl: inject('redisUrl'), registry: inject('registry'), stepMs: 2000 });
+  stack = await startOperatorStack({
+    redisUrl: inject('redisUrl'),
+    registry: inject('registry'),
+    stepMs: 2000,
+  });
 });
 afterAll(async () => {
   await stack?.stop();
@@ -47,15 +67,44 @@ afterAll(async () => {
 
 describe('queue dashboard', () => {
   it('401 without a login, for the page and its API alike; 403 for a token that may not see every target', async () => {
-    for (const path of ['/admin/queues', '/admin/queues/', '/admin/queues/api/queues', '/admin/queues/static/favicon-32x32.png']) {
+    for (const path of [
+      '/admin/queues',
+      '/admin/queues/',
+      '/admin/queues/api/queues',
+      '/admin/queues/static/favicon-32x32.png',
+    ]) {
       const res = await request(stack.url).get(path);
       expect(res.status, path).toBe(401);
       expect(res.headers['www-authenticate'], path).toMatch(/^Basic realm="rollhook dashboard"/);
     }
-    expect((await request(stack.url).get('/admin/queues').set('Authorization', basic('ops', 'wrong-password'))).status).toBe(401);
-    expect((await request(stack.url).get('/admin/queues').set('Authorization', basic(stack.dashboard.viewer.name, stack.dashboard.admin.password))).status).toBe(401);
-    expect((await request(stack.url).get('/admin/queues/api/queues').set('Authorization', basic('token', stack.tokens.appDeployer))).status).toBe(403);
-    expect((await request(stack.url).get('/admin/queues/api/queues').set('Authorization', `Bearer ${stack.tokens.reader}`)).status).toBe(200);
+    expect(
+      (
+        await request(stack.url)
+          .get('/admin/queues')
+          .set('Authorization', basic('ops', 'wrong-password'))
+      ).status,
+    ).toBe(401);
+    expect(
+      (
+        await request(stack.url)
+          .get('/admin/queues')
+          .set('Authorization', basic(stack.dashboard.viewer.name, stack.dashboard.admin.password))
+      ).status,
+    ).toBe(401);
+    expect(
+      (
+        await request(stack.url)
+          .get('/admin/queues/api/queues')
+          .set('Authorization', basic('token', stack.tokens.appDeployer))
+      ).status,
+    ).toBe(403);
+    expect(
+      (
+        await request(stack.url)
+          .get('/admin/queues/api/queues')
+          .set('Authorization', `Bearer ${stack.tokens.reader}`)
+      ).status,
+    ).toBe(200);
   });
 
   it('an unauthenticated browser gets 401 and no board', async () => {
@@ -65,7 +114,9 @@ describe('queue dashboard', () => {
       // Headless Chromium cancels the login prompt: the navigation fails on the 401.
       const seen: number[] = [];
       page.on('response', (r) => seen.push(r.status()));
-      await expect(page.goto(`${stack.url}/admin/queues`)).rejects.toThrow(/ERR_INVALID_AUTH_CREDENTIALS/);
+      await expect(page.goto(`${stack.url}/admin/queues`)).rejects.toThrow(
+        /ERR_INVALID_AUTH_CREDENTIALS/,
+      );
       expect(seen).toEqual([401]);
       expect(await page.getByText('cleanup-ci').count()).toBe(0);
     } finally {
@@ -75,11 +126,17 @@ describe('queue dashboard', () => {
 
   it('logs in, sees every rollhook queue and a running deploy job with its progress; screenshot saved', async () => {
     const p = stack.pipeline();
-    const res = await request(stack.url).post('/api/v1/targets/app/deployments').set('Authorization', `Bearer ${stack.tokens.ops}`).send({ sha: p.sha });
+    const res = await request(stack.url)
+      .post('/api/v1/targets/app/deployments')
+      .set('Authorization', `Bearer ${stack.tokens.ops}`)
+      .send({ sha: p.sha });
     expect(res.status, res.text).toBe(202);
     const jobId = deployAccepted.parse(res.body).jobId;
 
-    const ctx = await browser({ username: stack.dashboard.admin.name, password: stack.dashboard.admin.password });
+    const ctx = await browser({
+      username: stack.dashboard.admin.name,
+      password: stack.dashboard.admin.password,
+    });
     try {
       const page = await ctx.newPage();
       const overview = await page.goto(`${stack.url}/admin/queues`);
@@ -96,8 +153,14 @@ describe('queue dashboard', () => {
       await page.getByText(jobId).first().waitFor({ timeout: 10_000 });
       // its progress: the step's report in the Progress tab (the board re-polls on its own)
       await page.getByText('Progress', { exact: true }).first().click();
-      await page.getByText(/updated replicas are available/).first().waitFor({ timeout: 30_000 });
-      await page.getByText(/"watch"/).first().waitFor({ timeout: 5_000 });
+      await page
+        .getByText(/updated replicas are available/)
+        .first()
+        .waitFor({ timeout: 30_000 });
+      await page
+        .getByText(/"watch"/)
+        .first()
+        .waitFor({ timeout: 5_000 });
       const shot = join(artifacts, 'dashboard-deploy-progress.png');
       await page.screenshot({ path: shot, fullPage: true });
       expect(statSync(shot).size).toBeGreaterThan(10_000);
@@ -116,13 +179,37 @@ describe('queue dashboard', () => {
     const page = await request(stack.url).get('/admin/queues').set('Authorization', viewer);
     expect(page.status).toBe(200);
     expect(page.text).toContain('rollhook (read-only)');
-    expect((await request(stack.url).put('/admin/queues/api/queues/deploy/pause').set('Authorization', viewer)).status).toBe(405);
-    expect((await request(stack.url).put('/admin/queues/api/queues/deploy/pause').set('Authorization', basic('token', stack.tokens.reader))).status).toBe(405);
+    expect(
+      (
+        await request(stack.url)
+          .put('/admin/queues/api/queues/deploy/pause')
+          .set('Authorization', viewer)
+      ).status,
+    ).toBe(405);
+    expect(
+      (
+        await request(stack.url)
+          .put('/admin/queues/api/queues/deploy/pause')
+          .set('Authorization', basic('token', stack.tokens.reader))
+      ).status,
+    ).toBe(405);
     expect(await stack.queues.deploy.isPaused()).toBe(false);
     // an admin may: pause and resume
-    expect((await request(stack.url).put('/admin/queues/api/queues/deploy/pause').set('Authorization', admin)).status).toBeLessThan(300);
+    expect(
+      (
+        await request(stack.url)
+          .put('/admin/queues/api/queues/deploy/pause')
+          .set('Authorization', admin)
+      ).status,
+    ).toBeLessThan(300);
     expect(await stack.queues.deploy.isPaused()).toBe(true);
-    expect((await request(stack.url).put('/admin/queues/api/queues/deploy/resume').set('Authorization', basic('token', stack.tokens.ops))).status).toBeLessThan(300);
+    expect(
+      (
+        await request(stack.url)
+          .put('/admin/queues/api/queues/deploy/resume')
+          .set('Authorization', basic('token', stack.tokens.ops))
+      ).status,
+    ).toBeLessThan(300);
     expect(await stack.queues.deploy.isPaused()).toBe(false);
   });
 });

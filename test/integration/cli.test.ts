@@ -38,7 +38,11 @@ function cli(args: string[], env: Record<string, string | undefined> = {}): Prom
 const fast = ['--interval', '100ms'];
 
 beforeAll(async () => {
-  stack = await startOperatorStack({ redisUrl: inject('redisUrl'), registry: inject('registry'), stepMs: 100 });
+  stack = await startOperatorStack({
+    redisUrl: inject('redisUrl'),
+    registry: inject('registry'),
+    stepMs: 100,
+  });
 });
 afterAll(async () => {
   await stack?.stop();
@@ -48,7 +52,17 @@ describe('rollhook CLI', () => {
   it('--help lists the commands, the environment and the exit codes', async () => {
     const r = await cli(['--help']);
     expect(r.code).toBe(0);
-    for (const word of ['deploy', 'rollback', 'status', 'history', 'ROLLHOOK_TOKEN', 'ROLLHOOK_URL', 'Exit codes', '7 --wait timed out']) expect(r.stdout).toContain(word);
+    for (const word of [
+      'deploy',
+      'rollback',
+      'status',
+      'history',
+      'ROLLHOOK_TOKEN',
+      'ROLLHOOK_URL',
+      'Exit codes',
+      '7 --wait timed out',
+    ])
+      expect(r.stdout).toContain(word);
   });
 
   it('exit 2 without ROLLHOOK_TOKEN or with bad arguments; 3 with a token rollhook does not know', async () => {
@@ -68,7 +82,9 @@ describe('rollhook CLI', () => {
     r = await cli(['status'], { ROLLHOOK_TOKEN: 'not-a-token' });
     expect(r.code).toBe(3);
     expect(r.stderr).toMatch(/matches no token/);
-    r = await cli(['deploy', 'other', '--ref', 'main'], { ROLLHOOK_TOKEN: stack.tokens.appDeployer });
+    r = await cli(['deploy', 'other', '--ref', 'main'], {
+      ROLLHOOK_TOKEN: stack.tokens.appDeployer,
+    });
     expect(r.code).toBe(3);
     expect(r.stderr).toMatch(/may not act on target other/);
   });
@@ -83,20 +99,37 @@ describe('rollhook CLI', () => {
     const p = stack.pipeline();
     const r = await cli(['deploy', 'app', '--sha', p.sha, '--wait', ...fast]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toContain(`queued deploy of app: ${p.sha.slice(0, 8)} (main, pipeline #${p.id}) as job deploy-app-${p.id}`);
-    expect(r.stdout).toMatch(new RegExp(`✓ job deploy-app-${p.id}: deploy of app ${p.sha.slice(0, 8)}, completed, success`));
-    for (const step of ['guard', 'resolve', 'patch', 'watch', 'promote']) expect(r.stdout).toMatch(new RegExp(`✓ ${step}\\s+\\d+(ms|s)`));
+    expect(r.stdout).toContain(
+      `queued deploy of app: ${p.sha.slice(0, 8)} (main, pipeline #${p.id}) as job deploy-app-${p.id}`,
+    );
+    expect(r.stdout).toMatch(
+      new RegExp(
+        `✓ job deploy-app-${p.id}: deploy of app ${p.sha.slice(0, 8)}, completed, success`,
+      ),
+    );
+    for (const step of ['guard', 'resolve', 'patch', 'watch', 'promote'])
+      expect(r.stdout).toMatch(new RegExp(`✓ ${step}\\s+\\d+(ms|s)`));
     // stderr is not a terminal here: one line per change, not redrawn
     const lines = r.stderr.trim().split('\n');
-    expect(lines.some((l) => /deploy app [0-9a-f]{8}: active · watch · \d of 3 updated replicas are available/.test(l))).toBe(true);
+    expect(
+      lines.some((l) =>
+        /deploy app [0-9a-f]{8}: active · watch · \d of 3 updated replicas are available/.test(l),
+      ),
+    ).toBe(true);
     expect(r.stderr).not.toContain('\r');
 
     // status shows it
     const s = await cli(['status']);
     expect(s.code).toBe(0);
     const row = s.stdout.split('\n').find((l) => l.startsWith('app '));
-    expect(row).toMatch(new RegExp(`^app\\s+production\\s+${p.sha.slice(0, 8)}\\s+main\\s+#${p.id}\\s+.*ago\\)\\s+ops\\s+deploy ${p.sha.slice(0, 8)} success`));
-    expect(s.stdout.split('\n').find((l) => l.startsWith('other '))).toMatch(/^other\s+production\s+-\s+-\s+-/);
+    expect(row).toMatch(
+      new RegExp(
+        `^app\\s+production\\s+${p.sha.slice(0, 8)}\\s+main\\s+#${p.id}\\s+.*ago\\)\\s+ops\\s+deploy ${p.sha.slice(0, 8)} success`,
+      ),
+    );
+    expect(s.stdout.split('\n').find((l) => l.startsWith('other '))).toMatch(
+      /^other\s+production\s+-\s+-\s+-/,
+    );
     const one = await cli(['status', 'app']);
     expect(one.stdout).toContain(`running   ${p.sha} (main, pipeline #${p.id})`);
     expect(one.stdout).toContain(`image     app: ${stack.appRepo}:prod-${p.sha}`);
@@ -120,7 +153,9 @@ describe('rollhook CLI', () => {
     const p = stack.pipeline({ sha: `dead${'2'.repeat(30)}${Date.now().toString(16).slice(-6)}` });
     const r = await cli(['deploy', 'app', '--sha', p.sha, '--wait', ...fast]);
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/✗ job deploy-app-\d+: .*completed, failed \(rollout ProgressDeadlineExceeded/);
+    expect(r.stdout).toMatch(
+      /✗ job deploy-app-\d+: .*completed, failed \(rollout ProgressDeadlineExceeded/,
+    );
   });
 
   it('exit 8 when the job ends without deploying (the sha runs already)', async () => {
@@ -129,7 +164,11 @@ describe('rollhook CLI', () => {
     const { id } = stack.pipeline({ sha: current?.sha ?? '' });
     const hook = await request(stack.url)
       .post('/webhooks/gitlab')
-      .set({ 'Content-Type': 'application/json', 'X-Gitlab-Event': 'Pipeline Hook', 'X-Gitlab-Token': 'hook-secret-app' })
+      .set({
+        'Content-Type': 'application/json',
+        'X-Gitlab-Event': 'Pipeline Hook',
+        'X-Gitlab-Token': 'hook-secret-app',
+      })
       .send(JSON.stringify(pipelineHook({ id, sha: current?.sha ?? '', status: 'success' })));
     expect(hook.status).toBe(202);
     const r = await cli(['job', `deploy-app-${id}`, '--wait', ...fast]);
@@ -152,7 +191,9 @@ describe('rollhook CLI', () => {
     expect(h.code).toBe(0);
     const rows = h.stdout.trim().split('\n');
     expect(rows[0]).toMatch(/^FINISHED\s+KIND\s+SHA\s+REF\s+PIPELINE\s+OUTCOME\s+BY\s+TOOK\s+JOB$/);
-    expect(rows[1]).toMatch(new RegExp(`rollback\\s+${before?.sha.slice(0, 8)}\\s+main\\s+#\\d+\\s+success\\s+ops`));
+    expect(rows[1]).toMatch(
+      new RegExp(`rollback\\s+${before?.sha.slice(0, 8)}\\s+main\\s+#\\d+\\s+success\\s+ops`),
+    );
     expect(rows[2]).toMatch(new RegExp(`deploy\\s+${p.sha.slice(0, 8)}\\s+main`));
     expect(rows[3]).toMatch(/^\(1-2 of \d+\)$/);
   });
@@ -162,10 +203,18 @@ describe('rollhook CLI', () => {
     const r = await cli(['--json', 'deploy', 'app', '--sha', p.sha, '--wait', ...fast]);
     expect(r.code).toBe(0);
     const job = JSON.parse(r.stdout) as { id: string; state: string; result: { outcome: string } };
-    expect(job).toMatchObject({ id: `deploy-app-${p.id}`, state: 'completed', result: { outcome: 'success' } });
-    const s = JSON.parse((await cli(['status', '--json'])).stdout) as { items: { name: string; current: { sha: string } | null }[] };
+    expect(job).toMatchObject({
+      id: `deploy-app-${p.id}`,
+      state: 'completed',
+      result: { outcome: 'success' },
+    });
+    const s = JSON.parse((await cli(['status', '--json'])).stdout) as {
+      items: { name: string; current: { sha: string } | null }[];
+    };
     expect(s.items.find((t) => t.name === 'app')?.current?.sha).toBe(p.sha);
-    const j = JSON.parse((await cli(['job', `deploy-app-${p.id}`, '--json'])).stdout) as { steps: { name: string }[] };
+    const j = JSON.parse((await cli(['job', `deploy-app-${p.id}`, '--json'])).stdout) as {
+      steps: { name: string }[];
+    };
     expect(j.steps.map((x) => x.name)).toEqual(['guard', 'resolve', 'patch', 'watch', 'promote']);
   });
 

@@ -38,7 +38,10 @@ export interface OperatorStack {
   config: Config;
   tokens: StackTokens;
   /** dashboard users: admin and viewer, password per user */
-  dashboard: { admin: { name: string; password: string }; viewer: { name: string; password: string } };
+  dashboard: {
+    admin: { name: string; password: string };
+    viewer: { name: string; password: string };
+  };
   metricsToken: string;
   contract: GitLabContract;
   redis: Redis;
@@ -48,7 +51,11 @@ export interface OperatorStack {
   appRepo: string;
   registry: { url: string; creds: { username: string; password: string } };
   /** a successful pipeline of `ref` for a fresh sha, known to the contract server */
-  pipeline(opts?: { ref?: string; sha?: string; status?: 'success' | 'failed' }): { id: number; sha: string; ref: string };
+  pipeline(opts?: { ref?: string; sha?: string; status?: 'success' | 'failed' }): {
+    id: number;
+    sha: string;
+    ref: string;
+  };
   /** pushes `prod-<sha>` to app's repository */
   pushRelease(sha: string): Promise<string>;
   stop(): Promise<void>;
@@ -65,8 +72,16 @@ export async function startOperatorStack(opts: {
 }): Promise<OperatorStack> {
   const stepMs = opts.stepMs ?? 100;
   const secret = (): string => randomBytes(16).toString('hex');
-  const tokens: StackTokens = { ops: secret(), reader: secret(), appDeployer: secret(), rollbacker: secret() };
-  const dashboard = { admin: { name: 'ops', password: secret() }, viewer: { name: 'viewer', password: secret() } };
+  const tokens: StackTokens = {
+    ops: secret(),
+    reader: secret(),
+    appDeployer: secret(),
+    rollbacker: secret(),
+  };
+  const dashboard = {
+    admin: { name: 'ops', password: secret() },
+    viewer: { name: 'viewer', password: secret() },
+  };
   const metricsToken = secret();
   const appRepo = `${opts.registry.host}/${uniqueRepo('group/app')}`;
   const creds = opts.registry.users.admin;
@@ -83,19 +98,45 @@ export async function startOperatorStack(opts: {
     redisUrl: opts.redisUrl,
     server: { port, host: '127.0.0.1' },
     gitlab: { url: contract.url, token: GITLAB_TOKEN },
-    registries: [{ host: opts.registry.host, url: opts.registry.url, username: creds.username, password: creds.password }],
+    registries: [
+      {
+        host: opts.registry.host,
+        url: opts.registry.url,
+        username: creds.username,
+        password: creds.password,
+      },
+    ],
     api: {
       tokens: [
-        { name: 'ops', sha256: sha256(tokens.ops), targets: ['*'], actions: ['read', 'deploy', 'rollback'] },
+        {
+          name: 'ops',
+          sha256: sha256(tokens.ops),
+          targets: ['*'],
+          actions: ['read', 'deploy', 'rollback'],
+        },
         { name: 'reader', sha256: sha256(tokens.reader), targets: ['*'], actions: ['read'] },
-        { name: 'app-deployer', sha256: sha256(tokens.appDeployer), targets: ['app'], actions: ['read', 'deploy'] },
-        { name: 'rollbacker', sha256: sha256(tokens.rollbacker), targets: ['*'], actions: ['rollback'] },
+        {
+          name: 'app-deployer',
+          sha256: sha256(tokens.appDeployer),
+          targets: ['app'],
+          actions: ['read', 'deploy'],
+        },
+        {
+          name: 'rollbacker',
+          sha256: sha256(tokens.rollbacker),
+          targets: ['*'],
+          actions: ['rollback'],
+        },
       ],
     },
     dashboard: {
       users: [
         { name: dashboard.admin.name, passwordSha256: sha256(dashboard.admin.password) },
-        { name: dashboard.viewer.name, passwordSha256: sha256(dashboard.viewer.password), readOnly: true },
+        {
+          name: dashboard.viewer.name,
+          passwordSha256: sha256(dashboard.viewer.password),
+          readOnly: true,
+        },
       ],
       readOnly: false,
     },
@@ -104,22 +145,37 @@ export async function startOperatorStack(opts: {
     targets: [
       {
         name: 'app',
-        gitlab: { project: 'group/app', webhookSecret: 'hook-secret-app', refs: ['main', 'release/*'] },
+        gitlab: {
+          project: 'group/app',
+          webhookSecret: 'hook-secret-app',
+          refs: ['main', 'release/*'],
+        },
         kubernetes: { namespace: 'prod', deployment: 'app', containers: { app: appRepo } },
       },
       {
         name: 'other',
         gitlab: { project: 2, webhookSecret: 'hook-secret-other', refs: ['main'] },
-        kubernetes: { namespace: 'other', deployment: 'other', containers: { other: `${opts.registry.host}/${uniqueRepo('group/other')}` } },
+        kubernetes: {
+          namespace: 'other',
+          deployment: 'other',
+          containers: { other: `${opts.registry.host}/${uniqueRepo('group/other')}` },
+        },
       },
     ],
   });
 
   const redis = new Redis(opts.redisUrl, { maxRetriesPerRequest: null });
   const state = new TargetState(redis, config.redis.prefix);
-  const queues = openQueues({ url: opts.redisUrl, maxRetriesPerRequest: null }, config.redis.prefix);
+  const queues = openQueues(
+    { url: opts.redisUrl, maxRetriesPerRequest: null },
+    config.redis.prefix,
+  );
 
-  const history = (ctx: RunContext<DeployJobData> | RunContext<RollbackJobData>, e: Pick<HistoryEntry, 'kind' | 'sha' | 'ref' | 'pipelineId' | 'outcome'> & { reason?: string }, startedAt: string): HistoryEntry => ({
+  const history = (
+    ctx: RunContext<DeployJobData> | RunContext<RollbackJobData>,
+    e: Pick<HistoryEntry, 'kind' | 'sha' | 'ref' | 'pipelineId' | 'outcome'> & { reason?: string },
+    startedAt: string,
+  ): HistoryEntry => ({
     jobId: ctx.job.id ?? '',
     by: ctx.data.trigger.user ?? ctx.data.trigger.kind,
     startedAt,
@@ -136,21 +192,59 @@ export async function startOperatorStack(opts: {
       await ctx.steps.run('patch', () => sleep(stepMs));
       await ctx.steps.run('watch', async () => {
         for (let updated = 1; updated <= 3; updated++) {
-          await ctx.steps.progress({ step: 'watch', message: `${updated} of 3 updated replicas are available`, desired: 3, updated, ready: updated, available: updated });
+          await ctx.steps.progress({
+            step: 'watch',
+            message: `${updated} of 3 updated replicas are available`,
+            desired: 3,
+            updated,
+            ready: updated,
+            available: updated,
+          });
           await sleep(stepMs);
         }
       });
       if (d.sha.startsWith('dead')) {
         const reason = 'rollout ProgressDeadlineExceeded (test): not rolled back';
-        await state.recordOutcome(ctx.target.name, history(ctx, { kind: 'deploy', sha: d.sha, ref: d.ref, pipelineId: d.pipelineId, outcome: 'failed', reason }, startedAt));
+        await state.recordOutcome(
+          ctx.target.name,
+          history(
+            ctx,
+            {
+              kind: 'deploy',
+              sha: d.sha,
+              ref: d.ref,
+              pipelineId: d.pipelineId,
+              outcome: 'failed',
+              reason,
+            },
+            startedAt,
+          ),
+        );
         return { outcome: 'failed', reason, sha: d.sha };
       }
       await ctx.steps.run('promote', () => sleep(stepMs));
-      const images = Object.fromEntries(Object.entries(ctx.target.kubernetes.containers).map(([c, repo]) => [c, `${repo}:prod-${d.sha}`]));
+      const images = Object.fromEntries(
+        Object.entries(ctx.target.kubernetes.containers).map(([c, repo]) => [
+          c,
+          `${repo}:prod-${d.sha}`,
+        ]),
+      );
       await state.recordRelease(
         ctx.target.name,
-        { sha: d.sha, ref: d.ref, pipelineId: d.pipelineId, images, deployedAt: new Date().toISOString(), jobId: ctx.job.id ?? '', by: d.trigger.user ?? d.trigger.kind },
-        history(ctx, { kind: 'deploy', sha: d.sha, ref: d.ref, pipelineId: d.pipelineId, outcome: 'success' }, startedAt),
+        {
+          sha: d.sha,
+          ref: d.ref,
+          pipelineId: d.pipelineId,
+          images,
+          deployedAt: new Date().toISOString(),
+          jobId: ctx.job.id ?? '',
+          by: d.trigger.user ?? d.trigger.kind,
+        },
+        history(
+          ctx,
+          { kind: 'deploy', sha: d.sha, ref: d.ref, pipelineId: d.pipelineId, outcome: 'success' },
+          startedAt,
+        ),
       );
       return { outcome: 'success', sha: d.sha };
     },
@@ -160,14 +254,29 @@ export async function startOperatorStack(opts: {
       if (!release) return { outcome: 'skipped', reason: `no release ${ctx.data.toSha}` };
       await ctx.steps.run('patch', () => sleep(stepMs));
       await ctx.steps.run('watch', async () => {
-        await ctx.steps.progress({ step: 'watch', message: '1 of 1 updated replicas are available', desired: 1, updated: 1 });
+        await ctx.steps.progress({
+          step: 'watch',
+          message: '1 of 1 updated replicas are available',
+          desired: 1,
+          updated: 1,
+        });
         await sleep(stepMs);
       });
       const by = ctx.data.trigger.user ?? ctx.data.trigger.kind;
       await state.recordRelease(
         ctx.target.name,
         { ...release, deployedAt: new Date().toISOString(), jobId: ctx.job.id ?? '', by },
-        history(ctx, { kind: 'rollback', sha: release.sha, ref: release.ref, pipelineId: release.pipelineId, outcome: 'success' }, startedAt),
+        history(
+          ctx,
+          {
+            kind: 'rollback',
+            sha: release.sha,
+            ref: release.ref,
+            pipelineId: release.pipelineId,
+            outcome: 'success',
+          },
+          startedAt,
+        ),
       );
       return { outcome: 'success', sha: release.sha };
     },
@@ -189,7 +298,12 @@ export async function startOperatorStack(opts: {
     pipeline(p = {}) {
       const sha = p.sha ?? randomSha();
       const ref = p.ref ?? 'main';
-      const view = contract.addPipeline('group/app', { sha, ref, status: p.status ?? 'success', source: 'push' });
+      const view = contract.addPipeline('group/app', {
+        sha,
+        ref,
+        status: p.status ?? 'success',
+        source: 'push',
+      });
       return { id: view.id, sha, ref };
     },
     async pushRelease(sha) {

@@ -4,7 +4,12 @@ import type { Enqueuer } from '../../queue/enqueue.ts';
 import type { DeployJobData } from '../../queue/jobs.ts';
 import { refMatches } from '../../targets/match.ts';
 import type { TargetState } from '../../targets/state.ts';
-import { AlreadyRunningError, NoSuccessfulPipelineError, NotNewerError, RefNotDeployableError } from './refusals.ts';
+import {
+  AlreadyRunningError,
+  NoSuccessfulPipelineError,
+  NotNewerError,
+  RefNotDeployableError,
+} from './refusals.ts';
 import type { DeployRequest } from './schemas.ts';
 
 export interface ManualDeployDeps {
@@ -34,12 +39,18 @@ export interface QueuedDeploy {
  * sha that runs unless forced; the queue's per-target lock keeps it one at a time.
  * Throws a RefusedError subclass, or a GitLab error when GitLab cannot answer.
  */
-export async function requestDeploy(deps: ManualDeployDeps, target: Target, req: DeployRequest, who: Requester): Promise<QueuedDeploy> {
+export async function requestDeploy(
+  deps: ManualDeployDeps,
+  target: Target,
+  req: DeployRequest,
+  who: Requester,
+): Promise<QueuedDeploy> {
   const project = target.gitlab.project;
   const force = req.force ?? false;
   let pipeline: PipelineSummary | null;
   if (req.ref !== undefined) {
-    if (!refMatches(target.gitlab.refs, req.ref)) throw new RefNotDeployableError(target.name, req.ref, target.gitlab.refs, 'asked for ref');
+    if (!refMatches(target.gitlab.refs, req.ref))
+      throw new RefNotDeployableError(target.name, req.ref, target.gitlab.refs, 'asked for ref');
     pipeline = await deps.gitlab.latestSuccessfulPipeline(project, req.ref);
     if (!pipeline) throw new NoSuccessfulPipelineError(project, `ref ${req.ref}`);
   } else {
@@ -47,13 +58,19 @@ export async function requestDeploy(deps: ManualDeployDeps, target: Target, req:
     pipeline = await deps.gitlab.successfulPipelineForSha(project, sha);
     if (!pipeline) throw new NoSuccessfulPipelineError(project, `sha ${sha}`);
     if (!refMatches(target.gitlab.refs, pipeline.ref)) {
-      throw new RefNotDeployableError(target.name, pipeline.ref, target.gitlab.refs, `sha ${sha}'s pipeline ${pipeline.id} ran on ref`);
+      throw new RefNotDeployableError(
+        target.name,
+        pipeline.ref,
+        target.gitlab.refs,
+        `sha ${sha}'s pipeline ${pipeline.id} ran on ref`,
+      );
     }
   }
 
   if (!force) {
     const current = await deps.state.current(target.name);
-    if (current?.sha === pipeline.sha) throw new AlreadyRunningError(target.name, current.sha, current.jobId, current.deployedAt);
+    if (current?.sha === pipeline.sha)
+      throw new AlreadyRunningError(target.name, current.sha, current.jobId, current.deployedAt);
   }
   const queued = await deps.enqueuer.deploy({
     target: target.name,
@@ -62,12 +79,22 @@ export async function requestDeploy(deps: ManualDeployDeps, target: Target, req:
     // GitLab's pipeline summary does not say whether the ref is a tag; branch is the common case.
     tag: false,
     pipelineId: pipeline.id,
-    trigger: { kind: who.kind, user: who.user, ...(pipeline.source ? { pipelineSource: pipeline.source } : {}) },
+    trigger: {
+      kind: who.kind,
+      user: who.user,
+      ...(pipeline.source ? { pipelineSource: pipeline.source } : {}),
+    },
     force,
     correlationId: who.correlationId,
     requestedAt: new Date().toISOString(),
   });
   if (queued.result === 'superseded') throw new NotNewerError(queued.reason);
   if (queued.result === 'duplicate') throw new NotNewerError(queued.reason, queued.jobId);
-  return { jobId: queued.jobId, sha: pipeline.sha, ref: pipeline.ref, pipelineId: pipeline.id, force };
+  return {
+    jobId: queued.jobId,
+    sha: pipeline.sha,
+    ref: pipeline.ref,
+    pipelineId: pipeline.id,
+    force,
+  };
 }

@@ -7,8 +7,15 @@ type JsonObject = Record<string, unknown>;
 const ref = (id: string): JsonObject => ({ $ref: `#/components/schemas/${id}` });
 
 /** Component schemas of one registry, as OpenAPI wants them: no `$schema`/`$id` per schema. */
-function components(registry: typeof requestSchemas, io: 'input' | 'output'): Record<string, JsonObject> {
-  const { schemas } = z.toJSONSchema(registry, { target: 'draft-2020-12', io, uri: (id) => `#/components/schemas/${id}` });
+function components(
+  registry: typeof requestSchemas,
+  io: 'input' | 'output',
+): Record<string, JsonObject> {
+  const { schemas } = z.toJSONSchema(registry, {
+    target: 'draft-2020-12',
+    io,
+    uri: (id) => `#/components/schemas/${id}`,
+  });
   const out: Record<string, JsonObject> = {};
   for (const [id, schema] of Object.entries(schemas)) {
     out[id] = bare(schema as JsonObject);
@@ -47,22 +54,51 @@ function problems(...statuses: number[]): Record<string, JsonObject> {
     out[String(s)] = {
       description: PROBLEMS[s] ?? 'Error',
       content: problemContent,
-      ...(s === 401 ? { headers: { 'WWW-Authenticate': { schema: { type: 'string' }, description: 'Bearer realm="rollhook"' } } } : {}),
-      ...(s === 503 ? { headers: { 'Retry-After': { schema: { type: 'string' }, description: 'seconds' } } } : {}),
+      ...(s === 401
+        ? {
+            headers: {
+              'WWW-Authenticate': {
+                schema: { type: 'string' },
+                description: 'Bearer realm="rollhook"',
+              },
+            },
+          }
+        : {}),
+      ...(s === 503
+        ? { headers: { 'Retry-After': { schema: { type: 'string' }, description: 'seconds' } } }
+        : {}),
     };
   }
   return out;
 }
 
 const json = (id: string): JsonObject => ({ 'application/json': { schema: ref(id) } });
-const location = { Location: { required: true, schema: { type: 'string' }, description: 'the job: GET it to follow the deploy' } };
-const nameParam = { name: 'name', in: 'path', required: true, schema: inline(targetName, 'input'), description: 'target name' };
+const location = {
+  Location: {
+    required: true,
+    schema: { type: 'string' },
+    description: 'the job: GET it to follow the deploy',
+  },
+};
+const nameParam = {
+  name: 'name',
+  in: 'path',
+  required: true,
+  schema: inline(targetName, 'input'),
+  description: 'target name',
+};
 
 function queryParams(schema: z.ZodObject): JsonObject[] {
   const s = inline(schema, 'input') as { properties?: Record<string, JsonObject> };
   return Object.entries(s.properties ?? {}).map(([name, p]) => {
     const { description, ...rest } = p;
-    return { name, in: 'query', required: false, schema: rest, ...(typeof description === 'string' ? { description } : {}) };
+    return {
+      name,
+      in: 'query',
+      required: false,
+      schema: rest,
+      ...(typeof description === 'string' ? { description } : {}),
+    };
   });
 }
 
@@ -84,14 +120,22 @@ export function openApiDocument(): JsonObject {
           operationId: 'getOpenApi',
           summary: 'This document',
           security: [],
-          responses: { '200': { description: 'OpenAPI 3.1', content: { 'application/json': { schema: { type: 'object' } } } } },
+          responses: {
+            '200': {
+              description: 'OpenAPI 3.1',
+              content: { 'application/json': { schema: { type: 'object' } } },
+            },
+          },
         },
       },
       '/api/v1/targets': {
         get: {
           operationId: 'listTargets',
           summary: 'Every target the token may read, with what runs now and the last deploy',
-          responses: { '200': { description: 'targets', content: json('TargetList') }, ...problems(401, 403) },
+          responses: {
+            '200': { description: 'targets', content: json('TargetList') },
+            ...problems(401, 403),
+          },
         },
       },
       '/api/v1/targets/{name}/deployments': {
@@ -100,13 +144,16 @@ export function openApiDocument(): JsonObject {
           operationId: 'listDeployments',
           summary: 'Deploy and rollback history, newest first',
           parameters: queryParams(pageQuery),
-          responses: { '200': { description: 'one page', content: json('DeploymentPage') }, ...problems(400, 401, 403, 404) },
+          responses: {
+            '200': { description: 'one page', content: json('DeploymentPage') },
+            ...problems(400, 401, 403, 404),
+          },
         },
         post: {
           operationId: 'createDeployment',
           summary: 'Deploy a sha, or the newest successful pipeline of a ref',
           description:
-            'The webhook rules apply: the pipeline must have succeeded and run on one of the target\'s refs, and nothing older than what was accepted or what runs deploys unless `force` is true. One deploy per target runs at a time.',
+            "The webhook rules apply: the pipeline must have succeeded and run on one of the target's refs, and nothing older than what was accepted or what runs deploys unless `force` is true. One deploy per target runs at a time.",
           requestBody: { required: true, content: json('DeployRequest') },
           responses: {
             '202': { description: 'queued', headers: location, content: json('DeployAccepted') },
@@ -127,16 +174,33 @@ export function openApiDocument(): JsonObject {
         },
       },
       '/api/v1/jobs/{id}': {
-        parameters: [{ name: 'id', in: 'path', required: true, schema: inline(jobId, 'input'), description: 'job id' }],
+        parameters: [
+          {
+            name: 'id',
+            in: 'path',
+            required: true,
+            schema: inline(jobId, 'input'),
+            description: 'job id',
+          },
+        ],
         get: {
           operationId: 'getJob',
           summary: 'A job: state, current step, progress, step durations, error',
-          responses: { '200': { description: 'the job', content: json('Job') }, ...problems(400, 401, 403, 404) },
+          responses: {
+            '200': { description: 'the job', content: json('Job') },
+            ...problems(400, 401, 403, 404),
+          },
         },
       },
     },
     components: {
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'a token from api.tokens (stored there as its sha256)' } },
+      securitySchemes: {
+        bearer: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'a token from api.tokens (stored there as its sha256)',
+        },
+      },
       schemas: { ...components(requestSchemas, 'input'), ...components(responseSchemas, 'output') },
     },
   };

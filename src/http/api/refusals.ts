@@ -34,7 +34,9 @@ export class NoSuccessfulPipelineError extends RefusedError {
   readonly project: string | number;
 
   constructor(project: string | number, what: string) {
-    super(`GitLab knows no successful pipeline for ${what} in project ${project}: only a commit whose pipeline succeeded can deploy`);
+    super(
+      `GitLab knows no successful pipeline for ${what} in project ${project}: only a commit whose pipeline succeeded can deploy`,
+    );
     this.project = project;
   }
 }
@@ -45,7 +47,10 @@ export class AlreadyRunningError extends RefusedError {
   readonly sha: string;
 
   constructor(target: string, sha: string, jobId: string, since: string) {
-    super(`${target} already runs ${sha} (deployed by job ${jobId} at ${since}); send "force": true to deploy it again`, jobId);
+    super(
+      `${target} already runs ${sha} (deployed by job ${jobId} at ${since}); send "force": true to deploy it again`,
+      jobId,
+    );
     this.sha = sha;
   }
 }

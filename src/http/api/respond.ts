@@ -1,8 +1,18 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { z } from 'zod';
-import { GitLabAuthError, GitLabRequestError, GitLabResponseError, GitLabUnavailableError } from '../../gitlab/errors.ts';
+import {
+  GitLabAuthError,
+  GitLabRequestError,
+  GitLabResponseError,
+  GitLabUnavailableError,
+} from '../../gitlab/errors.ts';
 import { logger } from '../../log.ts';
-import { RegistryAuthError, RegistryPermissionError, RegistryRequestError, RegistryUnavailableError } from '../../registry/index.ts';
+import {
+  RegistryAuthError,
+  RegistryPermissionError,
+  RegistryRequestError,
+  RegistryUnavailableError,
+} from '../../registry/index.ts';
 import { sendProblem, type Problem } from '../problem.ts';
 import { RefusedError } from './refusals.ts';
 
@@ -13,7 +23,12 @@ export const BODY_LIMIT = 64 * 1024;
  * name is dropped, and a body that breaks the documented contract is a bug found here (500),
  * not by a client.
  */
-export function sendJson<S extends z.ZodType>(res: Response, status: number, schema: S, body: z.input<S>): void {
+export function sendJson<S extends z.ZodType>(
+  res: Response,
+  status: number,
+  schema: S,
+  body: z.input<S>,
+): void {
   res.status(status).json(schema.parse(body));
 }
 
@@ -31,10 +46,18 @@ export function problemFor(err: unknown): Problem {
     return { status: 503, title: 'Service Unavailable', detail: `${err.message}; try again later` };
   }
   // rollhook's own credentials or config are wrong: the operator's request was fine.
-  if (err instanceof GitLabAuthError || err instanceof GitLabRequestError || err instanceof GitLabResponseError) {
+  if (
+    err instanceof GitLabAuthError ||
+    err instanceof GitLabRequestError ||
+    err instanceof GitLabResponseError
+  ) {
     return { status: 502, title: 'Bad Gateway', detail: err.message };
   }
-  if (err instanceof RegistryAuthError || err instanceof RegistryPermissionError || err instanceof RegistryRequestError) {
+  if (
+    err instanceof RegistryAuthError ||
+    err instanceof RegistryPermissionError ||
+    err instanceof RegistryRequestError
+  ) {
     return { status: 502, title: 'Bad Gateway', detail: err.message };
   }
   throw err;
@@ -53,7 +76,8 @@ export function handle(fn: (req: Request, res: Response) => Promise<void>) {
         next(bug);
         return;
       }
-      if (p.status >= 500) logger.warn('api request failed upstream', { status: p.status, detail: p.detail });
+      if (p.status >= 500)
+        logger.warn('api request failed upstream', { status: p.status, detail: p.detail });
       if (p.status === 503) res.setHeader('Retry-After', '30');
       sendProblem(res, p);
     }
@@ -92,13 +116,25 @@ export function bodyErrors(err: unknown, _req: Request, res: Response, next: Nex
   const e = err as { type?: unknown; status?: unknown; message?: unknown };
   const status = typeof e.status === 'number' ? e.status : undefined;
   if (e.type === 'entity.too.large') {
-    sendProblem(res, { status: 413, title: 'Content Too Large', detail: `the body is over the ${BODY_LIMIT} byte limit` });
+    sendProblem(res, {
+      status: 413,
+      title: 'Content Too Large',
+      detail: `the body is over the ${BODY_LIMIT} byte limit`,
+    });
   } else if (e.type === 'entity.parse.failed') {
-    sendProblem(res, { status: 400, title: 'Bad Request', detail: `the body is not a JSON object: ${String(e.message)}` });
+    sendProblem(res, {
+      status: 400,
+      title: 'Bad Request',
+      detail: `the body is not a JSON object: ${String(e.message)}`,
+    });
   } else if (e.type === 'encoding.unsupported' || e.type === 'charset.unsupported') {
     sendProblem(res, { status: 415, title: 'Unsupported Media Type', detail: String(e.message) });
   } else if (status !== undefined && status >= 400 && status < 500) {
-    sendProblem(res, { status, title: 'Bad Request', detail: typeof e.message === 'string' ? e.message : 'bad request' });
+    sendProblem(res, {
+      status,
+      title: 'Bad Request',
+      detail: typeof e.message === 'string' ? e.message : 'bad request',
+    });
   } else {
     next(err);
   }
@@ -108,6 +144,10 @@ export function bodyErrors(err: unknown, _req: Request, res: Response, next: Nex
 export function methodNotAllowed(allow: readonly string[]) {
   return (req: Request, res: Response): void => {
     res.setHeader('Allow', allow.join(', '));
-    sendProblem(res, { status: 405, title: 'Method Not Allowed', detail: `${req.method} is not allowed here; use ${allow.join(' or ')}` });
+    sendProblem(res, {
+      status: 405,
+      title: 'Method Not Allowed',
+      detail: `${req.method} is not allowed here; use ${allow.join(' or ')}`,
+    });
   };
 }

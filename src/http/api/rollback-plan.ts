@@ -4,7 +4,12 @@ import type { ImageRegistry } from '../../registry/index.ts';
 import { imageTag } from '../../targets/match.ts';
 import type { Release, TargetState } from '../../targets/state.ts';
 import type { Requester } from './manual-deploy.ts';
-import { NoPreviousReleaseError, ReleaseImageGoneError, ReleaseRunningError, UnknownReleaseError } from './refusals.ts';
+import {
+  NoPreviousReleaseError,
+  ReleaseImageGoneError,
+  ReleaseRunningError,
+  UnknownReleaseError,
+} from './refusals.ts';
 import type { RollbackRequest } from './schemas.ts';
 
 export interface RollbackDeps {
@@ -25,8 +30,16 @@ export interface QueuedRollback {
  * once cleanup deleted it as superseded: a job could only fail later, with the Deployment
  * stuck pulling an image that does not exist.
  */
-export async function requestRollback(deps: RollbackDeps, target: Target, req: RollbackRequest, who: Requester): Promise<QueuedRollback> {
-  const [current, releases] = await Promise.all([deps.state.current(target.name), deps.state.releases(target.name)]);
+export async function requestRollback(
+  deps: RollbackDeps,
+  target: Target,
+  req: RollbackRequest,
+  who: Requester,
+): Promise<QueuedRollback> {
+  const [current, releases] = await Promise.all([
+    deps.state.current(target.name),
+    deps.state.releases(target.name),
+  ]);
   const release = pick(target.name, req.to, current, releases);
   for (const image of imagesOf(target, release)) {
     const digest = await deps.images.digestOf(image.repository, image.reference);
@@ -42,7 +55,12 @@ export async function requestRollback(deps: RollbackDeps, target: Target, req: R
   return { jobId, toSha: release.sha, toRef: release.ref };
 }
 
-function pick(target: string, to: string | undefined, current: Release | null, releases: readonly Release[]): Release {
+function pick(
+  target: string,
+  to: string | undefined,
+  current: Release | null,
+  releases: readonly Release[],
+): Release {
   if (to === undefined) {
     const previous = releases.find((r) => r.sha !== current?.sha);
     if (!previous) throw new NoPreviousReleaseError(target, current?.sha);
@@ -69,9 +87,17 @@ interface ImageCheck {
  */
 export function imagesOf(target: Target, release: Release): ImageCheck[] {
   const checks = new Map<string, ImageCheck>();
-  const tag = imageTag(target.images.tag, { sha: release.sha, ref: release.ref, pipelineId: release.pipelineId });
+  const tag = imageTag(target.images.tag, {
+    sha: release.sha,
+    ref: release.ref,
+    pipelineId: release.pipelineId,
+  });
   for (const repository of Object.values(target.kubernetes.containers)) {
-    checks.set(`${repository}:${tag}`, { repository, reference: tag, display: `${repository}:${tag}` });
+    checks.set(`${repository}:${tag}`, {
+      repository,
+      reference: tag,
+      display: `${repository}:${tag}`,
+    });
   }
   for (const image of Object.values(release.images)) {
     const at = image.indexOf('@');
@@ -82,7 +108,11 @@ export function imagesOf(target: Target, release: Release): ImageCheck[] {
     const slash = name.lastIndexOf('/');
     const colon = name.lastIndexOf(':');
     const repository = colon > slash ? name.slice(0, colon) : name;
-    checks.set(`${repository}@${digest}`, { repository, reference: digest, display: `${repository}@${digest}` });
+    checks.set(`${repository}@${digest}`, {
+      repository,
+      reference: digest,
+      display: `${repository}@${digest}`,
+    });
   }
   return [...checks.values()];
 }

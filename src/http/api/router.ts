@@ -63,7 +63,11 @@ export function apiRouter(deps: ApiDeps): Router {
     const name = String(req.params.name);
     const target = byName.get(name);
     if (!target) {
-      sendProblem(res, { status: 404, title: 'Not Found', detail: `no target named ${name} is configured` });
+      sendProblem(res, {
+        status: 404,
+        title: 'Not Found',
+        detail: `no target named ${name} is configured`,
+      });
       return;
     }
     if (!allowed(res, action, target.name)) return;
@@ -87,11 +91,17 @@ export function apiRouter(deps: ApiDeps): Router {
     handle(async (_req, res) => {
       const p = principalOf(res);
       if (!p.actions.has('read')) {
-        sendProblem(res, { status: 403, title: 'Forbidden', detail: `token ${p.name} may not read (its actions: ${[...p.actions].join(', ')})` });
+        sendProblem(res, {
+          status: 403,
+          title: 'Forbidden',
+          detail: `token ${p.name} may not read (its actions: ${[...p.actions].join(', ')})`,
+        });
         return;
       }
       const visible = config.targets.filter((t) => p.may('read', t.name));
-      sendJson(res, 200, targetList, { items: await Promise.all(visible.map((t) => targetView(t, state))) });
+      sendJson(res, 200, targetList, {
+        items: await Promise.all(visible.map((t) => targetView(t, state))),
+      });
     }),
   );
   api.all('/targets', methodNotAllowed(['GET']));
@@ -107,7 +117,12 @@ export function apiRouter(deps: ApiDeps): Router {
       }
       const { offset, limit } = q.data;
       const page = await state.history(targetOf(res).name, offset, limit);
-      sendJson(res, 200, deploymentPage, { items: page.items.map(deploymentView), total: page.total, offset, limit });
+      sendJson(res, 200, deploymentPage, {
+        items: page.items.map(deploymentView),
+        total: page.total,
+        offset,
+        limit,
+      });
     }),
   );
   api.post(
@@ -116,7 +131,11 @@ export function apiRouter(deps: ApiDeps): Router {
     jsonBody,
     handle(async (req, res) => {
       if (req.body === undefined) {
-        sendProblem(res, { status: 400, title: 'Bad Request', detail: 'a JSON body is required: {"sha": "<full sha>"} or {"ref": "<branch>"}' });
+        sendProblem(res, {
+          status: 400,
+          title: 'Bad Request',
+          detail: 'a JSON body is required: {"sha": "<full sha>"} or {"ref": "<branch>"}',
+        });
         return;
       }
       const body = deployRequest.safeParse(req.body);
@@ -126,7 +145,11 @@ export function apiRouter(deps: ApiDeps): Router {
       }
       const target = targetOf(res);
       const queued = await requestDeploy(deps, target, body.data, requester(req, res));
-      logger.info('manual deploy queued', { target: target.name, ...queued, by: principalOf(res).name });
+      logger.info('manual deploy queued', {
+        target: target.name,
+        ...queued,
+        by: principalOf(res).name,
+      });
       res.setHeader('Location', `${API_BASE}/jobs/${encodeURIComponent(queued.jobId)}`);
       sendJson(res, 202, deployAccepted, { ...queued, target: target.name, status: 'queued' });
     }),
@@ -157,11 +180,20 @@ export function apiRouter(deps: ApiDeps): Router {
     handle(async (req, res) => {
       const id = jobIdSchema.safeParse(req.params.id);
       if (!id.success) {
-        sendProblem(res, zodProblem(id.error.issues.map((i) => ({ ...i, path: ['id'] })), 'job id'));
+        sendProblem(
+          res,
+          zodProblem(
+            id.error.issues.map((i) => ({ ...i, path: ['id'] })),
+            'job id',
+          ),
+        );
         return;
       }
       let found: { job: Job; queue: 'deploy' | 'cleanup-ci'; state: string } | undefined;
-      for (const [queue, q] of [['deploy', deps.queues.deploy], ['cleanup-ci', deps.queues.cleanupCi]] as const) {
+      for (const [queue, q] of [
+        ['deploy', deps.queues.deploy],
+        ['cleanup-ci', deps.queues.cleanupCi],
+      ] as const) {
         const jobState = await q.getJobState(id.data);
         const job = jobState === 'unknown' ? undefined : await q.getJob(id.data);
         if (job) {
@@ -170,7 +202,11 @@ export function apiRouter(deps: ApiDeps): Router {
         }
       }
       if (!found) {
-        sendProblem(res, { status: 404, title: 'Not Found', detail: `no job ${id.data} (finished jobs are kept for 14 days, failed ones 30)` });
+        sendProblem(res, {
+          status: 404,
+          title: 'Not Found',
+          detail: `no job ${id.data} (finished jobs are kept for 14 days, failed ones 30)`,
+        });
         return;
       }
       const view = jobView(found.job, found.queue, found.state);
@@ -184,7 +220,11 @@ export function apiRouter(deps: ApiDeps): Router {
   r.use(API_BASE, api);
   // Anything else under the API base: a problem, not the app's HTML-free 404 without auth.
   r.use(API_BASE, (req: Request, res: Response) => {
-    sendProblem(res, { status: 404, title: 'Not Found', detail: `no API route ${req.method} ${req.originalUrl.split('?')[0]}` });
+    sendProblem(res, {
+      status: 404,
+      title: 'Not Found',
+      detail: `no API route ${req.method} ${req.originalUrl.split('?')[0]}`,
+    });
   });
   return r;
 }

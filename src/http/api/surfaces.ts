@@ -42,7 +42,9 @@ export function operatorRouters(deps: OperatorDeps): Router[] {
       queues,
       enqueuer: deps.enqueuer,
       gitlab: deps.gitlab ?? createGitLabClient(config.gitlab),
-      images: deps.images ?? new ImageRegistry(config.registries, { onRequest: metrics.observeRegistryRequest }),
+      images:
+        deps.images ??
+        new ImageRegistry(config.registries, { onRequest: metrics.observeRegistryRequest }),
     }),
     dashboardRouter({ config, queues: [queues.deploy, queues.cleanupCi] }),
     metricsRoute(metrics, config),

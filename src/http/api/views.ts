@@ -3,12 +3,27 @@ import { z } from 'zod';
 import type { Target } from '../../config/schema.ts';
 import { savedStepSchema } from '../../queue/jobs.ts';
 import type { HistoryEntry, Release, TargetState } from '../../targets/state.ts';
-import { JOB_STATES, type DeploymentView, type JobView, type ReleaseView, type TargetView } from './schemas.ts';
+import {
+  JOB_STATES,
+  type DeploymentView,
+  type JobView,
+  type ReleaseView,
+  type TargetView,
+} from './schemas.ts';
 
 /** Stored shapes -> API shapes: the API's contract stays put when storage changes. */
 
 export function releaseView(r: Release): ReleaseView {
-  return { sha: r.sha, ref: r.ref, pipelineId: r.pipelineId, digest: r.digest ?? null, images: r.images, since: r.deployedAt, by: r.by, jobId: r.jobId };
+  return {
+    sha: r.sha,
+    ref: r.ref,
+    pipelineId: r.pipelineId,
+    digest: r.digest ?? null,
+    images: r.images,
+    since: r.deployedAt,
+    by: r.by,
+    jobId: r.jobId,
+  };
 }
 
 export function deploymentView(h: HistoryEntry): DeploymentView {
@@ -23,12 +38,24 @@ export function deploymentView(h: HistoryEntry): DeploymentView {
     by: h.by,
     startedAt: h.startedAt,
     finishedAt: h.finishedAt,
-    steps: h.steps.map((s) => ({ name: s.name, status: s.status, ms: s.ms, detail: s.detail ?? null })),
+    steps: h.steps.map((s) => ({
+      name: s.name,
+      status: s.status,
+      ms: s.ms,
+      detail: s.detail ?? null,
+    })),
   };
 }
 
-export async function targetView(t: Target, state: Pick<TargetState, 'current' | 'lastOutcome' | 'lastSuccessAt'>): Promise<TargetView> {
-  const [current, last, lastSuccessAt] = await Promise.all([state.current(t.name), state.lastOutcome(t.name), state.lastSuccessAt(t.name)]);
+export async function targetView(
+  t: Target,
+  state: Pick<TargetState, 'current' | 'lastOutcome' | 'lastSuccessAt'>,
+): Promise<TargetView> {
+  const [current, last, lastSuccessAt] = await Promise.all([
+    state.current(t.name),
+    state.lastOutcome(t.name),
+    state.lastSuccessAt(t.name),
+  ]);
   return {
     name: t.name,
     environment: { name: t.environment.name, tier: t.environment.tier },
@@ -45,7 +72,10 @@ const jobDataView = z.looseObject({
   toSha: z.string().optional().catch(undefined),
   ref: z.string().optional().catch(undefined),
   pipelineId: z.number().int().optional().catch(undefined),
-  trigger: z.looseObject({ kind: z.string(), user: z.string().optional() }).optional().catch(undefined),
+  trigger: z
+    .looseObject({ kind: z.string(), user: z.string().optional() })
+    .optional()
+    .catch(undefined),
   steps: z.record(z.string(), z.unknown()).optional().catch(undefined),
 });
 const resultView = z.looseObject({ outcome: z.string(), reason: z.string().optional() });
@@ -63,11 +93,22 @@ export function jobView(job: Job, queue: QueueName, state: string): JobView {
   const steps = Object.entries(data.steps ?? {})
     .flatMap(([name, raw]) => {
       const s = savedStepSchema.safeParse(raw);
-      return s.success ? [{ name, status: s.data.status, ms: Math.max(0, s.data.ms), at: s.data.at, detail: s.data.detail ?? null }] : [];
+      return s.success
+        ? [
+            {
+              name,
+              status: s.data.status,
+              ms: Math.max(0, s.data.ms),
+              at: s.data.at,
+              detail: s.data.detail ?? null,
+            },
+          ]
+        : [];
     })
     .sort((a, b) => a.at.localeCompare(b.at));
   const result = resultView.safeParse(job.returnvalue);
-  const iso = (ms: number | undefined): string | null => (typeof ms === 'number' && ms > 0 ? new Date(ms).toISOString() : null);
+  const iso = (ms: number | undefined): string | null =>
+    typeof ms === 'number' && ms > 0 ? new Date(ms).toISOString() : null;
   return {
     id: job.id ?? '',
     queue,
@@ -79,7 +120,9 @@ export function jobView(job: Job, queue: QueueName, state: string): JobView {
     steps,
     attemptsMade: job.attemptsMade,
     attempts: job.opts.attempts ?? 1,
-    result: result.success ? { outcome: result.data.outcome, reason: result.data.reason ?? null } : null,
+    result: result.success
+      ? { outcome: result.data.outcome, reason: result.data.reason ?? null }
+      : null,
     error: job.failedReason ? job.failedReason : null,
     sha: data.sha ?? data.toSha ?? null,
     ref: data.ref ?? null,
