@@ -11,6 +11,7 @@ need_apt=()
 [ -x /usr/bin/docker-registry ] || need_apt+=(docker-registry)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 command -v openssl >/dev/null || need_apt+=(openssl)
+command -v curl >/dev/null || need_apt+=(curl)
 python3 -c 'import venv' 2>/dev/null || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

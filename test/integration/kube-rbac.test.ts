@@ -58,6 +58,7 @@ let other: string;
 let readOnly: string;
 let clusterRoleName: string;
 const created: string[] = [];
+let rbacDocs: Manifest[] = [];
 
 async function ignoreExists<T>(p: Promise<T>): Promise<void> {
   await p.then(
@@ -135,6 +136,7 @@ beforeAll(async () => {
   const docs = parseAllDocuments(readFileSync(RBAC_FILE, 'utf8')).map((d) =>
     manifest.parse(d.toJS()),
   );
+  rbacDocs = docs;
   await applyRbacFile(docs);
   const clusterRole = docs.find((d) => d.kind === 'ClusterRole' || d.kind === 'Role');
   clusterRoleName = clusterRole?.metadata.name ?? '';
@@ -197,6 +199,17 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const ns of created) await admin.core.deleteNamespace({ name: ns }).catch(() => undefined);
+  // The file's own objects go too: the cluster is shared, and the manifests test dry-runs
+  // the same objects with `kubectl apply`, which warns about objects it did not create.
+  for (const doc of rbacDocs) {
+    const name = doc.metadata.name;
+    const namespace = doc.metadata.namespace ?? 'default';
+    const gone = (p: Promise<unknown>) => p.catch(() => undefined);
+    if (doc.kind === 'ClusterRole') await gone(admin.rbac.deleteClusterRole({ name }));
+    else if (doc.kind === 'RoleBinding') await gone(admin.rbac.deleteNamespacedRoleBinding({ name, namespace }));
+    else if (doc.kind === 'Role') await gone(admin.rbac.deleteNamespacedRole({ name, namespace }));
+    else if (doc.kind === 'ServiceAccount') await gone(admin.core.deleteNamespacedServiceAccount({ name, namespace }));
+  }
 });
 
 describe('RBAC: k8s/base/rbac.yaml on the real authorizer', () => {
