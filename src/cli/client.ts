@@ -138,7 +138,8 @@ export class ApiClient {
   private readonly opts: ClientOptions;
 
   constructor(opts: ClientOptions) {
-    this.opts = { ...opts, baseUrl: opts.baseUrl.replace(/\/+$/, '') };
+    // the API's own address (`…/api/v1`, as the sandbox prints it) works as well as the base
+    this.opts = { ...opts, baseUrl: opts.baseUrl.replace(/\/+$/, '').replace(/\/api\/v1$/, '') };
   }
 
   get baseUrl(): string {
