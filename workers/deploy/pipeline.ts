@@ -11,7 +11,6 @@ import {
   deleteFailed,
   patch,
   promote,
-  releaseTag,
   reportEnd,
   reportStart,
   repositories,
@@ -213,4 +212,3 @@ function jobLink(deps: PipelineDeps, job: Job): string | undefined {
   return base ? `${base.replace(/\/$/, '')}/api/v1/jobs/${encodeURIComponent(job.id ?? '')}` : undefined;
 }
 
-export { releaseTag };
