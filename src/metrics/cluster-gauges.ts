@@ -29,8 +29,6 @@ interface Snapshot {
   lastSuccess: Map<string, number>;
 }
 
-// prom-client collects all metrics of a scrape concurrently: the gauges share one read.
-const SNAPSHOT_REUSE_MS = 1000;
 // Redis connections here queue commands while disconnected (BullMQ needs that): a scrape
 // must not hang with them, Prometheus would only see a timeout.
 const READ_TIMEOUT_MS = 2000;
@@ -45,13 +43,13 @@ const READ_TIMEOUT_MS = 2000;
  * the process-local metrics are still served.
  */
 export function addClusterGauges(metrics: RollhookMetrics, src: ClusterSources): void {
-  let last: { at: number; snapshot: Promise<Snapshot> } | undefined;
-  const snapshot = (): Promise<Snapshot> => {
-    const now = Date.now();
-    if (!last || now - last.at > SNAPSHOT_REUSE_MS)
-      last = { at: now, snapshot: readWithin(src, READ_TIMEOUT_MS) };
-    return last.snapshot;
-  };
+  // prom-client starts every metric's collect in the same tick of a scrape: the gauges of
+  // one scrape share the read in flight, and the next scrape reads afresh.
+  let inFlight: Promise<Snapshot> | undefined;
+  const snapshot = (): Promise<Snapshot> =>
+    (inFlight ??= readWithin(src, READ_TIMEOUT_MS).finally(() => {
+      inFlight = undefined;
+    }));
 
   metrics.gauge({
     name: 'rollhook_queue_jobs',

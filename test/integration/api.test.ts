@@ -51,13 +51,17 @@ function expectProblem(res: request.Response, status: number, detail?: RegExp) {
   return p;
 }
 
-async function waitForJob(id: string, states: string[] = ['completed', 'failed']) {
+async function waitForJob(
+  id: string,
+  states: string[] = ['completed', 'failed'],
+  also: (job: ReturnType<typeof jobView.parse>) => boolean = () => true,
+) {
   const deadline = Date.now() + 20_000;
   for (;;) {
     const res = await api().get(`/api/v1/jobs/${id}`).set(bearer(stack.tokens.ops));
     expect(res.status).toBe(200);
     const job = jobView.parse(res.body);
-    if (states.includes(job.state)) return job;
+    if (states.includes(job.state) && also(job)) return job;
     if (Date.now() > deadline) throw new Error(`job ${id} still ${job.state}`);
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -621,56 +625,27 @@ describe('POST /api/v1/targets/{name}/rollback', () => {
 
 describe('GET /api/v1/jobs/{id}', () => {
   it('state, current step, progress and step durations while a job runs', async () => {
-    const slow = await startOperatorStack({
-      redisUrl: inject('redisUrl'),
-      registry: inject('registry'),
-      stepMs: 400,
-    });
+    stack.hold();
     try {
-      const p = slow.pipeline();
-      const res = await request(slow.url)
+      const p = stack.pipeline();
+      const res = await api()
         .post('/api/v1/targets/app/deployments')
-        .set(bearer(slow.tokens.ops))
+        .set(bearer(stack.tokens.ops))
         .send({ sha: p.sha });
       const id = deployAccepted.parse(res.body).jobId;
-      let seen: ReturnType<typeof jobView.parse> | undefined;
-      const deadline = Date.now() + 20_000;
-      while (Date.now() < deadline) {
-        const job = jobView.parse(
-          (await request(slow.url).get(`/api/v1/jobs/${id}`).set(bearer(slow.tokens.reader))).body,
-        );
-        if (
-          job.state === 'active' &&
-          job.step === 'watch' &&
-          typeof job.progress?.updated === 'number'
-        ) {
-          seen = job;
-          break;
-        }
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      expect(seen, 'the job was seen in its watch step').toBeDefined();
-      expect(seen?.progress).toMatchObject({
+      // held at 2 of 3 replicas in its watch step until released
+      const seen = await waitForJob(id, ['active'], (j) => j.progress?.updated === 2);
+      expect(seen).toMatchObject({ state: 'active', step: 'watch', finishedAt: null, error: null });
+      expect(seen.progress).toMatchObject({
         step: 'watch',
         desired: 3,
-        message: expect.stringMatching(/of 3 updated replicas/),
+        updated: 2,
+        message: '2 of 3 updated replicas are available',
       });
-      expect(seen?.steps.map((s) => s.name)).toEqual(['guard', 'resolve', 'patch']);
-      expect(seen?.startedAt).not.toBeNull();
-      expect(seen?.finishedAt).toBeNull();
-      const done = jobView.parse(
-        (
-          await (async () => {
-            for (;;) {
-              const r = await request(slow.url)
-                .get(`/api/v1/jobs/${id}`)
-                .set(bearer(slow.tokens.reader));
-              if (r.body.state === 'completed') return r;
-              await new Promise((x) => setTimeout(x, 100));
-            }
-          })()
-        ).body,
-      );
+      expect(seen.steps.map((s) => s.name)).toEqual(['guard', 'resolve', 'patch']);
+      expect(seen.startedAt).not.toBeNull();
+      stack.release();
+      const done = await waitForJob(id);
       expect(done.steps.map((s) => s.name)).toEqual([
         'guard',
         'resolve',
@@ -679,10 +654,14 @@ describe('GET /api/v1/jobs/{id}', () => {
         'promote',
       ]);
       expect(done.steps.find((s) => s.name === 'watch')?.ms).toBeGreaterThan(0);
+      expect(done).toMatchObject({
+        state: 'completed',
+        error: null,
+        result: { outcome: 'success' },
+      });
       expect(done.finishedAt).not.toBeNull();
-      expect(done.error).toBeNull();
     } finally {
-      await slow.stop();
+      stack.release();
     }
   });
 

@@ -173,7 +173,7 @@ beforeAll(async () => {
   stack = await startOperatorStack({
     redisUrl: inject('redisUrl'),
     registry: inject('registry'),
-    stepMs: 150,
+    stepMs: 20,
   });
 });
 afterAll(async () => {
@@ -263,6 +263,7 @@ describe('/metrics', () => {
   });
 
   it('rollouts in progress and active jobs while a deploy runs', async () => {
+    stack.hold(); // the rollout stays in its watch step until released
     const p = stack.pipeline();
     const res = await request(stack.url)
       .post('/api/v1/targets/app/deployments')
@@ -278,6 +279,7 @@ describe('/metrics', () => {
     expect(seen, 'a scrape saw the rollout').toBeDefined();
     expect(seen?.value('rollhook_queue_jobs', { queue: 'deploy', state: 'active' })).toBe(1);
     expect(seen?.value('rollhook_rollouts_in_progress', { target: 'other' })).toBe(0);
+    stack.release();
     for (let i = 0; i < 200; i++) {
       if ((await scrape()).value('rollhook_rollouts_in_progress', { target: 'app' }) === 0) return;
       await new Promise((r) => setTimeout(r, 50));

@@ -58,6 +58,9 @@ export interface OperatorStack {
   };
   /** pushes `prod-<sha>` to app's repository */
   pushRelease(sha: string): Promise<string>;
+  /** from now on, deploys stop in their watch step at 2 of 3 replicas until release() */
+  hold(): void;
+  release(): void;
   stop(): Promise<void>;
 }
 
@@ -71,6 +74,8 @@ export async function startOperatorStack(opts: {
   stepMs?: number;
 }): Promise<OperatorStack> {
   const stepMs = opts.stepMs ?? 100;
+  let held: Promise<void> = Promise.resolve();
+  let releaseHeld = (): void => undefined;
   const secret = (): string => randomBytes(16).toString('hex');
   const tokens: StackTokens = {
     ops: secret(),
@@ -201,6 +206,9 @@ export async function startOperatorStack(opts: {
             available: updated,
           });
           await sleep(stepMs);
+          // a held rollout stays at 2 of 3 until the test releases it: seen while running,
+          // however slow the machine
+          if (updated === 2) await held;
         }
       });
       if (d.sha.startsWith('dead')) {
@@ -306,11 +314,19 @@ export async function startOperatorStack(opts: {
       });
       return { id: view.id, sha, ref };
     },
+    hold() {
+      held = new Promise<void>((r) => (releaseHeld = r));
+    },
+    release() {
+      releaseHeld();
+      held = Promise.resolve();
+    },
     async pushRelease(sha) {
       const repo = appRepo.slice(opts.registry.host.length + 1);
       return pushRandomImage(opts.registry.url, creds, repo, `prod-${sha}`);
     },
     async stop() {
+      releaseHeld();
       await service.stop();
       await queues.close();
       await redis.quit();
