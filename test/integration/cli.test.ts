@@ -219,10 +219,25 @@ describe('rollhook CLI', () => {
   });
 
   it('exit 7 when --wait gives up; the job goes on', async () => {
-    const p = stack.pipeline();
-    const r = await cli(['deploy', 'app', '--sha', p.sha, '--wait', '--timeout', '200ms', ...fast]);
-    expect(r.code).toBe(7);
-    expect(r.stderr).toContain(`the job goes on: rollhook job deploy-app-${p.id} --wait`);
-    expect((await cli(['job', `deploy-app-${p.id}`, '--wait', ...fast])).code).toBe(0);
+    stack.hold(); // the deploy stays in its watch step until released
+    try {
+      const p = stack.pipeline();
+      const r = await cli([
+        'deploy',
+        'app',
+        '--sha',
+        p.sha,
+        '--wait',
+        '--timeout',
+        '500ms',
+        ...fast,
+      ]);
+      expect(r.code).toBe(7);
+      expect(r.stderr).toContain(`the job goes on: rollhook job deploy-app-${p.id} --wait`);
+      stack.release();
+      expect((await cli(['job', `deploy-app-${p.id}`, '--wait', ...fast])).code).toBe(0);
+    } finally {
+      stack.release();
+    }
   });
 });
