@@ -8,4 +8,13 @@ export PATH="$PWD/node_modules/.bin:$PATH"   # node 24 from the node@24 dev depe
 echo "node $(node --version)"
 npx tsc --noEmit
 npx eslint .
-npx vitest run "$@"
+mkdir -p test-artifacts
+rc=0
+npx vitest run --reporter=default --reporter=json --outputFile.json=test-artifacts/vitest.json "$@" || rc=$?
+# One plain closing line that any CI reads: "tests: N passed, N failed[, N skipped]".
+node -e '
+  const r = JSON.parse(require("fs").readFileSync("test-artifacts/vitest.json", "utf8"));
+  const skipped = r.numPendingTests + r.numTodoTests;
+  console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed${skipped ? `, ${skipped} skipped` : ""}`);
+' || echo "tests: 0 passed, 1 failed"
+exit "$rc"
