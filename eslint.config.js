@@ -23,7 +23,15 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/http/**', 'workers/**', 'src/main.ts', 'test/**', 'bench/**', 'scripts/**', 'bin/**'],
+    files: [
+      'src/http/**',
+      'workers/**',
+      'src/main.ts',
+      'test/**',
+      'bench/**',
+      'scripts/**',
+      'bin/**',
+    ],
     rules: { 'no-restricted-imports': 'off' },
   },
   {

@@ -23,13 +23,22 @@ const concurrency = Number(process.argv[3] ?? 16);
 const redisServer = await startRedis();
 const config = testConfig({ redisUrl: redisServer.url });
 const redis = new Redis(redisServer.url, { maxRetriesPerRequest: null });
-const queues = openQueues({ url: redisServer.url, maxRetriesPerRequest: null }, config.redis.prefix);
-const app = createApp({ config, redis, enqueuer: new Enqueuer(queues, new TargetState(redis, config.redis.prefix)) });
+const queues = openQueues(
+  { url: redisServer.url, maxRetriesPerRequest: null },
+  config.redis.prefix,
+);
+const app = createApp({
+  config,
+  redis,
+  enqueuer: new Enqueuer(queues, new TargetState(redis, config.redis.prefix)),
+});
 const server = app.listen(0, '127.0.0.1');
 await new Promise((r) => server.once('listening', r));
 const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhooks/gitlab`;
 
-async function run(bodies: string[]): Promise<{ ms: number[]; wallMs: number; statuses: Record<number, number> }> {
+async function run(
+  bodies: string[],
+): Promise<{ ms: number[]; wallMs: number; statuses: Record<number, number> }> {
   const ms: number[] = [];
   const statuses: Record<number, number> = {};
   let i = 0;
@@ -41,7 +50,11 @@ async function run(bodies: string[]): Promise<{ ms: number[]; wallMs: number; st
         const t = performance.now();
         const res = await fetch(url, {
           method: 'POST',
-          headers: { 'Content-Type': 'application/json', 'X-Gitlab-Event': 'Pipeline Hook', 'X-Gitlab-Token': 'hook-secret-app' },
+          headers: {
+            'Content-Type': 'application/json',
+            'X-Gitlab-Event': 'Pipeline Hook',
+            'X-Gitlab-Token': 'hook-secret-app',
+          },
           body,
         });
         await res.arrayBuffer();
@@ -55,13 +68,28 @@ async function run(bodies: string[]): Promise<{ ms: number[]; wallMs: number; st
 
 function summary(r: { ms: number[]; wallMs: number; statuses: Record<number, number> }) {
   const s = [...r.ms].sort((a, b) => a - b);
-  const q = (p: number) => Number((s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? 0).toFixed(2));
-  return { requests: s.length, perSecond: Math.round((s.length / r.wallMs) * 1000), msP50: q(0.5), msP95: q(0.95), msP99: q(0.99), msMax: q(1), statuses: r.statuses };
+  const q = (p: number) =>
+    Number((s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? 0).toFixed(2));
+  return {
+    requests: s.length,
+    perSecond: Math.round((s.length / r.wallMs) * 1000),
+    msP50: q(0.5),
+    msP95: q(0.95),
+    msP99: q(0.99),
+    msMax: q(1),
+    statuses: r.statuses,
+  };
 }
 
 // Warm up connections and code paths.
-await run(Array.from({ length: 100 }, (_, k) => JSON.stringify(pipelineHook({ id: 1 + k, sha: randomSha() }))));
-const fresh = Array.from({ length: total }, (_, k) => JSON.stringify(pipelineHook({ id: 10_000 + k, sha: randomSha() })));
+await run(
+  Array.from({ length: 100 }, (_, k) =>
+    JSON.stringify(pipelineHook({ id: 1 + k, sha: randomSha() })),
+  ),
+);
+const fresh = Array.from({ length: total }, (_, k) =>
+  JSON.stringify(pipelineHook({ id: 10_000 + k, sha: randomSha() })),
+);
 const queued = summary(await run(fresh));
 const duplicates = summary(await run(fresh.slice(0, Math.min(total, 1000))));
 
@@ -71,10 +99,16 @@ const result = {
   cpus: cpus().length,
   concurrency,
   at: new Date().toISOString(),
-  results: { 'new pipeline (queues a deploy job)': queued, 'redelivery (answered as duplicate)': duplicates },
+  results: {
+    'new pipeline (queues a deploy job)': queued,
+    'redelivery (answered as duplicate)': duplicates,
+  },
 };
 mkdirSync(new URL('./results', import.meta.url), { recursive: true });
-writeFileSync(new URL('./results/ingest.json', import.meta.url), `${JSON.stringify(result, null, 2)}\n`);
+writeFileSync(
+  new URL('./results/ingest.json', import.meta.url),
+  `${JSON.stringify(result, null, 2)}\n`,
+);
 console.log(JSON.stringify(result, null, 2));
 server.close();
 await queues.close();

@@ -10,7 +10,10 @@ const dir = fileURLToPath(new URL('.', import.meta.url));
 let failed = 0;
 for (const b of benches) {
   console.log(`== ${b}`);
-  const r = spawnSync(process.execPath, [`${dir}${b}`], { stdio: 'inherit', env: { ...process.env, LOG_SILENT: '1' } });
+  const r = spawnSync(process.execPath, [`${dir}${b}`], {
+    stdio: 'inherit',
+    env: { ...process.env, LOG_SILENT: '1' },
+  });
   if (r.status !== 0) failed++;
 }
 process.exit(failed > 0 ? 1 : 0);

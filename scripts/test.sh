@@ -8,6 +8,7 @@ export PATH="$PWD/node_modules/.bin:$PATH"   # node 24 from the node@24 dev depe
 echo "node $(node --version)"
 npx tsc --noEmit
 npx eslint .
+npx prettier --check . >/dev/null || { npx prettier --check . ; echo "prettier: run npm run format" >&2; exit 1; }
 mkdir -p test-artifacts
 rc=0
 npx vitest run --reporter=default --reporter=json --outputFile.json=test-artifacts/vitest.json "$@" || rc=$?

@@ -32,7 +32,8 @@ export function registerSecret(value: string | undefined): void {
 
 function scrubString(s: string): string {
   let out = s;
-  for (const secret of knownSecrets) if (out.includes(secret)) out = out.split(secret).join(REDACTED);
+  for (const secret of knownSecrets)
+    if (out.includes(secret)) out = out.split(secret).join(REDACTED);
   return out.replace(/(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/g, `$1 ${REDACTED}`);
 }
 

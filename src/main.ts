@@ -31,7 +31,8 @@ export async function main(argv: string[]): Promise<void> {
     allowPositionals: false,
   });
   const role = values.role as Role;
-  if (!['all', 'api', 'worker'].includes(role)) throw new ConfigError('(command line)', [`--role: must be all, api or worker, got ${role}`]);
+  if (!['all', 'api', 'worker'].includes(role))
+    throw new ConfigError('(command line)', [`--role: must be all, api or worker, got ${role}`]);
   const config = loadConfig(configPath(argv, process.env));
   stopOnSignals(await run(config, role));
 }
@@ -58,7 +59,11 @@ export interface RunOverrides {
   rollback?: DeployProcessorDeps['rollback'];
 }
 
-export async function run(config: Config, role: Role, overrides: RunOverrides = {}): Promise<{ stop(): Promise<void> }> {
+export async function run(
+  config: Config,
+  role: Role,
+  overrides: RunOverrides = {},
+): Promise<{ stop(): Promise<void> }> {
   // BullMQ needs maxRetriesPerRequest null on connections that block; one shared connection
   // for commands, BullMQ opens its own blocking ones.
   const redis = new Redis(config.redis.url, { maxRetriesPerRequest: null });
@@ -113,7 +118,10 @@ export async function run(config: Config, role: Role, overrides: RunOverrides = 
       s.once('error', reject);
     });
     const addr = server.address();
-    logger.info('listening', { port: typeof addr === 'object' && addr ? addr.port : config.server.port, role });
+    logger.info('listening', {
+      port: typeof addr === 'object' && addr ? addr.port : config.server.port,
+      role,
+    });
   }
 
   let stopping: Promise<void> | undefined;
@@ -121,7 +129,9 @@ export async function run(config: Config, role: Role, overrides: RunOverrides = 
     (stopping ??= (async () => {
       logger.info('shutting down', { deadlineMs: config.server.shutdownTimeout });
       // Stop taking webhooks first; requests in flight finish (they only enqueue).
-      const closed = server ? new Promise<void>((r) => server?.close(() => r())) : Promise.resolve();
+      const closed = server
+        ? new Promise<void>((r) => server?.close(() => r()))
+        : Promise.resolve();
       server?.closeIdleConnections();
       await workers?.close(config.server.shutdownTimeout);
       await closed;
@@ -135,11 +145,11 @@ export async function run(config: Config, role: Role, overrides: RunOverrides = 
 
 if (import.meta.main) {
   main(process.argv.slice(2)).catch((err: unknown) => {
-      if (err instanceof ConfigError) {
-        process.stderr.write(`rollhook: ${err.message}\n`);
-        process.exit(2);
-      }
-      logger.error('failed to start', { error: err });
-      process.exit(1);
-    });
+    if (err instanceof ConfigError) {
+      process.stderr.write(`rollhook: ${err.message}\n`);
+      process.exit(2);
+    }
+    logger.error('failed to start', { error: err });
+    process.exit(1);
+  });
 }

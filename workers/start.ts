@@ -28,14 +28,22 @@ export function startWorkers(deps: WorkerDeps): Workers {
     stalledInterval: config.worker.lockTtl,
     maxStalledCount: 3,
   };
-  const deploy = new Worker(DEPLOY_QUEUE, deps.deployProcessor, { ...common, concurrency: config.worker.concurrency });
+  const deploy = new Worker(DEPLOY_QUEUE, deps.deployProcessor, {
+    ...common,
+    concurrency: config.worker.concurrency,
+  });
   const workers: { close(): Promise<void> }[] = [deploy];
   deploy.on('failed', (job, err) => logFailed(DEPLOY_QUEUE, job, err));
   deploy.on('error', (err) => logger.error('worker error', { queue: DEPLOY_QUEUE, error: err }));
   if (deps.cleanupCiProcessor) {
-    const cleanup = new Worker(CLEANUP_CI_QUEUE, deps.cleanupCiProcessor, { ...common, concurrency: 2 });
+    const cleanup = new Worker(CLEANUP_CI_QUEUE, deps.cleanupCiProcessor, {
+      ...common,
+      concurrency: 2,
+    });
     cleanup.on('failed', (job, err) => logFailed(CLEANUP_CI_QUEUE, job, err));
-    cleanup.on('error', (err) => logger.error('worker error', { queue: CLEANUP_CI_QUEUE, error: err }));
+    cleanup.on('error', (err) =>
+      logger.error('worker error', { queue: CLEANUP_CI_QUEUE, error: err }),
+    );
     workers.push(cleanup);
   }
   return {
@@ -51,13 +59,19 @@ export function startWorkers(deps: WorkerDeps): Workers {
         // BullMQ's close(true) after a graceful close() only returns the same promise, so
         // the process simply exits: its jobs' locks lapse, BullMQ sees them stalled and
         // another worker resumes them from their last saved step.
-        logger.warn('shutdown deadline reached; jobs still running will resume on another worker', { deadlineMs });
+        logger.warn('shutdown deadline reached; jobs still running will resume on another worker', {
+          deadlineMs,
+        });
       }
     },
   };
 }
 
-function logFailed(queue: string, job: Job<{ correlationId: string }> | undefined, err: Error): void {
+function logFailed(
+  queue: string,
+  job: Job<{ correlationId: string }> | undefined,
+  err: Error,
+): void {
   logger.warn('job attempt failed', {
     queue,
     jobId: job?.id,

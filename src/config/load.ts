@@ -11,9 +11,11 @@ const SECRET_KEYS = new Set(['webhookSecret', 'signingSecret', 'token', 'passwor
 /** Where the config file is: `--config FILE`, else `ROLLHOOK_CONFIG`. */
 export function configPath(argv: readonly string[], env: NodeJS.ProcessEnv): string {
   const i = argv.indexOf('--config');
-  const fromArg = i >= 0 ? argv[i + 1] : argv.find((a) => a.startsWith('--config='))?.slice('--config='.length);
+  const fromArg =
+    i >= 0 ? argv[i + 1] : argv.find((a) => a.startsWith('--config='))?.slice('--config='.length);
   const path = fromArg ?? env.ROLLHOOK_CONFIG;
-  if (!path) throw new ConfigError('(none)', ['no config file: pass --config FILE or set ROLLHOOK_CONFIG']);
+  if (!path)
+    throw new ConfigError('(none)', ['no config file: pass --config FILE or set ROLLHOOK_CONFIG']);
   return resolve(path);
 }
 
@@ -22,18 +24,27 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(file, [`cannot read the file: ${(err as NodeJS.ErrnoException).code ?? String(err)}`]);
+    throw new ConfigError(file, [
+      `cannot read the file: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+    ]);
   }
   return parseConfig(text, file, env);
 }
 
-export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): Config {
+export function parseConfig(
+  text: string,
+  file: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Config {
   const lines = new LineCounter();
   const doc = parseDocument(text, { prettyErrors: false, lineCounter: lines });
   if (doc.errors.length > 0) {
     throw new ConfigError(
       file,
-      doc.errors.map((e) => `YAML ${e.code} at line ${lines.linePos(e.pos[0]).line}: ${e.message.split('\n')[0]}`),
+      doc.errors.map(
+        (e) =>
+          `YAML ${e.code} at line ${lines.linePos(e.pos[0]).line}: ${e.message.split('\n')[0]}`,
+      ),
     );
   }
   const problems: string[] = [];
@@ -46,18 +57,26 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
 }
 
 /** `${NAME}` in any string value takes NAME from the environment; `$${` is a literal `${`. */
-function substitute(value: unknown, path: (string | number)[], env: NodeJS.ProcessEnv, problems: string[]): unknown {
+function substitute(
+  value: unknown,
+  path: (string | number)[],
+  env: NodeJS.ProcessEnv,
+  problems: string[],
+): unknown {
   if (typeof value === 'string') {
-    return value.replace(/\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (match, escaped: string, name: string) => {
-      if (escaped) return match.slice(1);
-      const v = env[name];
-      if (v === undefined || v === '') {
-        problems.push(`${keyPath(path)}: environment variable ${name} is not set`);
-        return '';
-      }
-      registerSecret(v);
-      return v;
-    });
+    return value.replace(
+      /\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)\}/g,
+      (match, escaped: string, name: string) => {
+        if (escaped) return match.slice(1);
+        const v = env[name];
+        if (v === undefined || v === '') {
+          problems.push(`${keyPath(path)}: environment variable ${name} is not set`);
+          return '';
+        }
+        registerSecret(v);
+        return v;
+      },
+    );
   }
   if (Array.isArray(value)) return value.map((v, i) => substitute(v, [...path, i], env, problems));
   if (value && typeof value === 'object') {

@@ -61,18 +61,31 @@ export const pipelineSource = z.enum([
 export type PipelineSource = z.infer<typeof pipelineSource>;
 
 /** Branch and tag pipelines; not merge-request pipelines and not `external` (our own statuses). */
-export const DEFAULT_SOURCES: PipelineSource[] = ['push', 'web', 'api', 'schedule', 'trigger', 'pipeline'];
+export const DEFAULT_SOURCES: PipelineSource[] = [
+  'push',
+  'web',
+  'api',
+  'schedule',
+  'trigger',
+  'pipeline',
+];
 
 const targetName = z
   .string()
-  .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'lowercase letters, digits and dashes (a DNS label)');
+  .regex(
+    /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/,
+    'lowercase letters, digits and dashes (a DNS label)',
+  );
 
 export const targetSchema = z
   .strictObject({
     name: targetName,
     gitlab: z.strictObject({
       /** Numeric project id, or its path `group/project`. */
-      project: z.union([z.number().int().positive(), z.string().regex(/^[\w.-]+(\/[\w.-]+)+$/, 'group/project')]),
+      project: z.union([
+        z.number().int().positive(),
+        z.string().regex(/^[\w.-]+(\/[\w.-]+)+$/, 'group/project'),
+      ]),
       webhookSecret: z.string().min(8, 'at least 8 characters'),
       /** Standard Webhooks signing secret (`whsec_…`); when set, signatures are required. */
       signingSecret: z.string().startsWith('whsec_').optional(),
@@ -83,7 +96,9 @@ export const targetSchema = z
     environment: z
       .strictObject({
         name: z.string().min(1).default('production'),
-        tier: z.enum(['production', 'staging', 'testing', 'development', 'other']).default('production'),
+        tier: z
+          .enum(['production', 'staging', 'testing', 'development', 'other'])
+          .default('production'),
         url: z.url().optional(),
       })
       .default({ name: 'production', tier: 'production' }),
@@ -93,9 +108,11 @@ export const targetSchema = z
       namespace: targetName,
       deployment: z.string().min(1),
       /** container name -> image repository */
-      containers: z.record(z.string().min(1), imageRepository).refine((c) => Object.keys(c).length > 0, {
-        message: 'name at least one container',
-      }),
+      containers: z
+        .record(z.string().min(1), imageRepository)
+        .refine((c) => Object.keys(c).length > 0, {
+          message: 'name at least one container',
+        }),
       pinDigest: z.boolean().default(false),
     }),
     images: z
@@ -132,7 +149,11 @@ export const targetSchema = z
   })
   .superRefine((t, ctx) => {
     if (t.images.ciTags.length > 0 && !t.images.ciRepository) {
-      ctx.addIssue({ code: 'custom', path: ['images', 'ciRepository'], message: 'required when images.ciTags is set' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['images', 'ciRepository'],
+        message: 'required when images.ciTags is set',
+      });
     }
   });
 
@@ -150,7 +171,10 @@ export const apiTokenSchema = z.strictObject({
   name: z.string().min(1),
   sha256: sha256Hex,
   targets: z.array(z.string().min(1)).min(1).default(['*']),
-  actions: z.array(z.enum(['read', 'deploy', 'rollback'])).min(1).default(['read']),
+  actions: z
+    .array(z.enum(['read', 'deploy', 'rollback']))
+    .min(1)
+    .default(['read']),
 });
 
 export const configSchema = z
@@ -164,7 +188,12 @@ export const configSchema = z
         publicUrl: z.url().optional(),
         shutdownTimeout: duration.default(30_000),
       })
-      .default({ port: 8080, host: '0.0.0.0', bodyLimit: 5 * 1024 * 1024, shutdownTimeout: 30_000 }),
+      .default({
+        port: 8080,
+        host: '0.0.0.0',
+        bodyLimit: 5 * 1024 * 1024,
+        shutdownTimeout: 30_000,
+      }),
     redis: z.strictObject({
       url: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL'),
       prefix: z.string().min(1).default('rollhook'),
@@ -174,9 +203,7 @@ export const configSchema = z
       token: z.string().min(1),
     }),
     registries: z.array(registryCredentialsSchema).default([]),
-    api: z
-      .strictObject({ tokens: z.array(apiTokenSchema).default([]) })
-      .default({ tokens: [] }),
+    api: z.strictObject({ tokens: z.array(apiTokenSchema).default([]) }).default({ tokens: [] }),
     dashboard: z
       .strictObject({
         users: z
@@ -213,7 +240,11 @@ export const configSchema = z
     c.targets.forEach((t, i) => {
       const prev = seen.get(t.name);
       if (prev !== undefined) {
-        ctx.addIssue({ code: 'custom', path: ['targets', i, 'name'], message: `duplicate of targets.${prev}.name` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['targets', i, 'name'],
+          message: `duplicate of targets.${prev}.name`,
+        });
       }
       seen.set(t.name, i);
     });

@@ -1,4 +1,10 @@
-import express, { type Express, type NextFunction, type Request, type Response, type Router } from 'express';
+import express, {
+  type Express,
+  type NextFunction,
+  type Request,
+  type Response,
+  type Router,
+} from 'express';
 import helmet from 'helmet';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/schema.ts';
@@ -25,11 +31,21 @@ export function createApp(deps: AppDeps): Express {
   app.use(helmet({ contentSecurityPolicy: false }));
   app.use(correlation);
   app.use(healthRoutes(deps.redis));
-  app.use(gitlabWebhookRoute({ config: deps.config, enqueuer: deps.enqueuer, observe: deps.observeWebhook }));
+  app.use(
+    gitlabWebhookRoute({
+      config: deps.config,
+      enqueuer: deps.enqueuer,
+      observe: deps.observeWebhook,
+    }),
+  );
   for (const r of deps.routers ?? []) app.use(r);
 
   app.use((req: Request, res: Response) => {
-    sendProblem(res, { status: 404, title: 'Not Found', detail: `no route for ${req.method} ${req.path}` });
+    sendProblem(res, {
+      status: 404,
+      title: 'Not Found',
+      detail: `no route for ${req.method} ${req.path}`,
+    });
   });
   // Last resort: a bug, not bad input. Logged with the correlation id; no internals leak.
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
@@ -40,7 +56,11 @@ export function createApp(deps: AppDeps): Express {
       return;
     }
     logger.error('unhandled error', { error: err, path: req.path });
-    sendProblem(res, { status: 500, title: 'Internal Server Error', detail: `unexpected error; correlation id ${req.correlationId}` });
+    sendProblem(res, {
+      status: 500,
+      title: 'Internal Server Error',
+      detail: `unexpected error; correlation id ${req.correlationId}`,
+    });
   });
   return app;
 }

@@ -11,12 +11,16 @@ export function healthRoutes(redis: Redis): Router {
     try {
       const pong = await Promise.race([
         redis.ping(),
-        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('redis ping timed out')), 1000).unref()),
+        new Promise<never>((_, reject) =>
+          setTimeout(() => reject(new Error('redis ping timed out')), 1000).unref(),
+        ),
       ]);
       if (pong !== 'PONG') throw new Error(`redis answered ${pong}`);
       res.json({ status: 'ready', redis: 'ok' });
     } catch (err) {
-      res.status(503).json({ status: 'not ready', redis: err instanceof Error ? err.message : String(err) });
+      res
+        .status(503)
+        .json({ status: 'not ready', redis: err instanceof Error ? err.message : String(err) });
     }
   });
   return r;

@@ -10,11 +10,20 @@ export interface Problem {
 
 /** RFC 9457 problem details: one error shape for every route. */
 export function sendProblem(res: Response, problem: Problem): void {
-  res.status(problem.status).type('application/problem+json').send(JSON.stringify({ type: 'about:blank', ...problem }));
+  res
+    .status(problem.status)
+    .type('application/problem+json')
+    .send(JSON.stringify({ type: 'about:blank', ...problem }));
 }
 
-export function zodProblem(issues: readonly { path: readonly PropertyKey[]; message: string }[], what: string): Problem {
-  const errors = issues.map((i) => ({ field: i.path.map(String).join('.') || '(body)', message: i.message }));
+export function zodProblem(
+  issues: readonly { path: readonly PropertyKey[]; message: string }[],
+  what: string,
+): Problem {
+  const errors = issues.map((i) => ({
+    field: i.path.map(String).join('.') || '(body)',
+    message: i.message,
+  }));
   return {
     status: 400,
     title: 'Bad Request',

@@ -32,10 +32,18 @@ export class Enqueuer {
       }
       const jobId = deployJobId(data.target, data.pipelineId);
       if (await this.queues.deploy.getJob(jobId)) {
-        return { result: 'duplicate', jobId, reason: `pipeline ${data.pipelineId} already has job ${jobId}` };
+        return {
+          result: 'duplicate',
+          jobId,
+          reason: `pipeline ${data.pipelineId} already has job ${jobId}`,
+        };
       }
       if (data.pipelineId === watermark) {
-        return { result: 'duplicate', jobId, reason: `pipeline ${data.pipelineId} was already accepted for ${data.target}` };
+        return {
+          result: 'duplicate',
+          jobId,
+          reason: `pipeline ${data.pipelineId} was already accepted for ${data.target}`,
+        };
       }
       // Job first, watermark second: a crash in between leaves a job and a lagging
       // watermark (the worker's guard still orders it), never a watermark without a job.
@@ -58,7 +66,11 @@ export class Enqueuer {
   async cleanupCi(data: CleanupCiJobData): Promise<EnqueueResult> {
     const jobId = cleanupCiJobId(data.target, data.pipelineId);
     if (await this.queues.cleanupCi.getJob(jobId)) {
-      return { result: 'duplicate', jobId, reason: `pipeline ${data.pipelineId} already has cleanup job ${jobId}` };
+      return {
+        result: 'duplicate',
+        jobId,
+        reason: `pipeline ${data.pipelineId} already has cleanup job ${jobId}`,
+      };
     }
     await this.queues.cleanupCi.add('cleanup-ci', data, { jobId });
     return { result: 'queued', jobId };

@@ -48,7 +48,7 @@ export class TargetLocks {
 
   async holder(target: string): Promise<string | null> {
     const v = await this.redis.get(this.key(target));
-    return v ? v.split('#')[0] ?? null : null;
+    return v ? (v.split('#')[0] ?? null) : null;
   }
 
   /** The lock, or null when another job holds it. */

@@ -14,12 +14,20 @@ export function globToRegExp(glob: string): RegExp {
 }
 
 /** A project given as numeric id or path matches the event's project by either. */
-export function projectMatches(target: Target, project: { id: number; path_with_namespace?: string | undefined }): boolean {
+export function projectMatches(
+  target: Target,
+  project: { id: number; path_with_namespace?: string | undefined },
+): boolean {
   const p = target.gitlab.project;
-  return typeof p === 'number' ? p === project.id : p.toLowerCase() === project.path_with_namespace?.toLowerCase();
+  return typeof p === 'number'
+    ? p === project.id
+    : p.toLowerCase() === project.path_with_namespace?.toLowerCase();
 }
 
-export function imageTag(template: string, vars: { sha: string; ref?: string; pipelineId?: number }): string {
+export function imageTag(
+  template: string,
+  vars: { sha: string; ref?: string; pipelineId?: number },
+): string {
   return template
     .replaceAll('{sha}', vars.sha)
     .replaceAll('{shortSha}', vars.sha.slice(0, 8))

@@ -21,8 +21,11 @@ export function decide(target: Target, p: PipelineFacts): TargetDecision {
   const no = (reason: string): TargetDecision => ({ target, deploy: false, cleanupCi, reason });
   if (p.status !== 'success') return no(`pipeline status is ${p.status}, not success`);
   if (!(target.gitlab.sources as readonly string[]).includes(p.source)) {
-    return no(`pipeline source ${p.source} is not deployed (accepted: ${target.gitlab.sources.join(', ')})`);
+    return no(
+      `pipeline source ${p.source} is not deployed (accepted: ${target.gitlab.sources.join(', ')})`,
+    );
   }
-  if (!refMatches(target.gitlab.refs, p.ref)) return no(`ref ${p.ref} is not deployed (refs: ${target.gitlab.refs.join(', ')})`);
+  if (!refMatches(target.gitlab.refs, p.ref))
+    return no(`ref ${p.ref} is not deployed (refs: ${target.gitlab.refs.join(', ')})`);
   return { target, deploy: true, cleanupCi };
 }

@@ -115,7 +115,11 @@ export class TargetState {
       .exec();
   }
 
-  async history(target: string, offset: number, limit: number): Promise<{ items: HistoryEntry[]; total: number }> {
+  async history(
+    target: string,
+    offset: number,
+    limit: number,
+  ): Promise<{ items: HistoryEntry[]; total: number }> {
     const [items, total] = await Promise.all([
       this.redis.lrange(this.key(target, 'history'), offset, offset + limit - 1),
       this.redis.llen(this.key(target, 'history')),

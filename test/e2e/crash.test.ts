@@ -18,7 +18,8 @@ beforeAll(async () => {
   proxy = await startFaultProxy(inject('registry').url);
 });
 afterAll(async () => {
-  for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.kill('SIGKILL');
+  for (const p of procs)
+    if (p.child.exitCode === null && p.child.signalCode === null) p.kill('SIGKILL');
   await contract?.stop();
   await proxy?.stop();
 });
@@ -37,25 +38,49 @@ it('a worker killed with SIGKILL mid-rollout: the restarted one completes the jo
   };
   await tagImage(registry.url, registry.users.admin, repo, `prod-${old}`, 'prod');
   // minReadySeconds makes the rollout last long enough to be killed in the middle of it.
-  const deployment = testDeployment('web', { containers: { web: `${registry.host}/${repo}:prod-${old}` }, replicas: 3 });
+  const deployment = testDeployment('web', {
+    containers: { web: `${registry.host}/${repo}:prod-${old}` },
+    replicas: 3,
+  });
   deployment.spec!.minReadySeconds = 2;
   await apps.createNamespacedDeployment({ namespace, body: deployment });
 
   const token = `glpat-${randomBytes(6).toString('hex')}`;
-  contract = await startGitLabContract({ token, projects: [{ id: 300, path_with_namespace: 'group/crash', refs: ['main'], commits: [{ sha: next, refs: ['main'] }] }] });
+  contract = await startGitLabContract({
+    token,
+    projects: [
+      {
+        id: 300,
+        path_with_namespace: 'group/crash',
+        refs: ['main'],
+        commits: [{ sha: next, refs: ['main'] }],
+      },
+    ],
+  });
   const port = await freePort();
   const prefix = `crash${randomBytes(3).toString('hex')}`;
   const configFile = writeConfig({
     server: { port, host: '127.0.0.1' },
     redis: { url: redisUrl, prefix },
     gitlab: { url: contract.url, token },
-    registries: [{ host: registry.host, url: proxy.url, username: registry.users.admin.username, password: registry.users.admin.password }],
+    registries: [
+      {
+        host: registry.host,
+        url: proxy.url,
+        username: registry.users.admin.username,
+        password: registry.users.admin.password,
+      },
+    ],
     worker: { lockTtl: '2s' },
     targets: [
       {
         name: 'crash',
         gitlab: { project: 'group/crash', webhookSecret: 'crash-hook-secret', refs: ['main'] },
-        kubernetes: { namespace, deployment: 'web', containers: { web: `${registry.host}/${repo}` } },
+        kubernetes: {
+          namespace,
+          deployment: 'web',
+          containers: { web: `${registry.host}/${repo}` },
+        },
         rollout: { timeout: '90s' },
       },
     ],
@@ -65,7 +90,11 @@ it('a worker killed with SIGKILL mid-rollout: the restarted one completes the jo
   procs.push(first);
   const queues = queuesFor(redisUrl, prefix);
 
-  const res = await postWebhook(`http://127.0.0.1:${port}`, 'crash-hook-secret', pipelineHook({ id: 900, sha: next }, { id: 300, path_with_namespace: 'group/crash' }));
+  const res = await postWebhook(
+    `http://127.0.0.1:${port}`,
+    'crash-hook-secret',
+    pipelineHook({ id: 900, sha: next }, { id: 300, path_with_namespace: 'group/crash' }),
+  );
   expect(res.status).toBe(202);
   const jobId = 'deploy-crash-900';
   for (let i = 0; ; i++) {
@@ -85,14 +114,32 @@ it('a worker killed with SIGKILL mid-rollout: the restarted one completes the jo
   expect(job.returnvalue).toEqual({ outcome: 'success', sha: next });
 
   const steps = deployJobSchema.parse(job.data).steps ?? {};
-  expect(Object.keys(steps)).toEqual(['guard', 'resolve', 'report', 'patch', 'watch', 'promote', 'clean', 'finish']);
+  expect(Object.keys(steps)).toEqual([
+    'guard',
+    'resolve',
+    'report',
+    'patch',
+    'watch',
+    'promote',
+    'clean',
+    'finish',
+  ]);
   // The first request of a fresh client is answered 401 (token challenge), then repeated.
-  const promotions = proxy.seen.filter((r) => r.method === 'PUT' && r.path === `/v2/${repo}/manifests/prod` && r.status === 201);
-  const deletions = proxy.seen.filter((r) => r.method === 'DELETE' && r.path.startsWith(`/v2/${repo}/manifests/sha256:`) && r.status === 202);
+  const promotions = proxy.seen.filter(
+    (r) => r.method === 'PUT' && r.path === `/v2/${repo}/manifests/prod` && r.status === 201,
+  );
+  const deletions = proxy.seen.filter(
+    (r) =>
+      r.method === 'DELETE' &&
+      r.path.startsWith(`/v2/${repo}/manifests/sha256:`) &&
+      r.status === 202,
+  );
   expect(promotions).toHaveLength(1);
   expect(deletions.map((d) => d.path)).toEqual([`/v2/${repo}/manifests/${digests.old}`]);
   expect(await resolve(registry.url, registry.users.admin, repo, 'prod')).toBe(digests.next);
-  expect(contract.deployments(300)).toEqual([expect.objectContaining({ sha: next, status: 'success' })]);
+  expect(contract.deployments(300)).toEqual([
+    expect.objectContaining({ sha: next, status: 'success' }),
+  ]);
   second.kill('SIGTERM');
   expect((await second.exited).code).toBe(0);
   await queues.close();

@@ -44,7 +44,16 @@ const prefix = `e2e${randomBytes(3).toString('hex')}`;
 const scenarios: Record<string, Scenario> = {};
 let nextPipeline = 5000;
 
-const names = ['success', 'same', 'fail', 'newer', 'gitlab500', 'loop', 'denied', 'cleanup'] as const;
+const names = [
+  'success',
+  'same',
+  'fail',
+  'newer',
+  'gitlab500',
+  'loop',
+  'denied',
+  'cleanup',
+] as const;
 
 async function prepare(name: string, i: number): Promise<Scenario> {
   const { apps, core } = adminClients(cluster.kubeconfig);
@@ -52,12 +61,29 @@ async function prepare(name: string, i: number): Promise<Scenario> {
   const repo = uniqueRepo(`e2e/${name}`);
   const shas = [randomSha(), randomSha(), randomSha()];
   const digests: Record<string, string> = {};
-  for (const sha of shas) digests[sha] = await pushRandomImage(registry.url, registry.users.admin, repo, `prod-${sha}`);
+  for (const sha of shas)
+    digests[sha] = await pushRandomImage(registry.url, registry.users.admin, repo, `prod-${sha}`);
   const first = shas[0]!;
   await tagImage(registry.url, registry.users.admin, repo, `prod-${first}`, 'prod');
   const image = `${registry.host}/${repo}:prod-${first}`;
-  await apps.createNamespacedDeployment({ namespace, body: testDeployment('web', { containers: { web: image }, replicas: 3, progressDeadlineSeconds: 8 }) });
-  return { name, projectId: 100 + i, path: `group/${name}`, namespace, repo, shas, digests, commitStatus: name === 'loop' };
+  await apps.createNamespacedDeployment({
+    namespace,
+    body: testDeployment('web', {
+      containers: { web: image },
+      replicas: 3,
+      progressDeadlineSeconds: 8,
+    }),
+  });
+  return {
+    name,
+    projectId: 100 + i,
+    path: `group/${name}`,
+    namespace,
+    repo,
+    shas,
+    digests,
+    commitStatus: name === 'loop',
+  };
 }
 
 async function deploymentImage(s: Scenario): Promise<string | undefined> {
@@ -67,7 +93,11 @@ async function deploymentImage(s: Scenario): Promise<string | undefined> {
 }
 
 function webhook(s: Scenario, sha: string, id = nextPipeline++) {
-  return postWebhook(url, HOOK_SECRET, pipelineHook({ id, sha }, { id: s.projectId, path_with_namespace: s.path }));
+  return postWebhook(
+    url,
+    HOOK_SECRET,
+    pipelineHook({ id, sha }, { id: s.projectId, path_with_namespace: s.path }),
+  );
 }
 
 beforeAll(async () => {
@@ -92,7 +122,14 @@ beforeAll(async () => {
     server: { port, host: '127.0.0.1', publicUrl: url },
     redis: { url: redisUrl, prefix },
     gitlab: { url: contract.url, token: '${E2E_GITLAB_TOKEN}' },
-    registries: [{ host: registry.host, url: proxy.url, username: registry.users.admin.username, password: '${E2E_REGISTRY_PASSWORD}' }],
+    registries: [
+      {
+        host: registry.host,
+        url: proxy.url,
+        username: registry.users.admin.username,
+        password: '${E2E_REGISTRY_PASSWORD}',
+      },
+    ],
     worker: { concurrency: 4, lockTtl: '5s' },
     targets: Object.values(scenarios).map((s) => ({
       name: s.name,
@@ -107,7 +144,9 @@ beforeAll(async () => {
       },
       images: {
         waitForImage: '2s',
-        ...(s.name === 'cleanup' ? { ciTags: ['ci-{sha}'], ciRepository: `${registry.host}/${s.repo}-ci` } : {}),
+        ...(s.name === 'cleanup'
+          ? { ciTags: ['ci-{sha}'], ciRepository: `${registry.host}/${s.repo}-ci` }
+          : {}),
       },
       rollout: { timeout: '60s' },
       commitStatus: s.commitStatus ?? false,
@@ -155,18 +194,34 @@ describe('a green pipeline', () => {
 
     const data = deployJobSchema.parse(job.data);
     const steps = data.steps ?? {};
-    expect(Object.keys(steps)).toEqual(['guard', 'resolve', 'report', 'patch', 'watch', 'promote', 'clean', 'finish']);
+    expect(Object.keys(steps)).toEqual([
+      'guard',
+      'resolve',
+      'report',
+      'patch',
+      'watch',
+      'promote',
+      'clean',
+      'finish',
+    ]);
     for (const st of Object.values(steps)) expect(st.status).toBe('done');
-    expect(steps.clean?.result).toMatchObject({ [`${registry.host}/${s.repo}`]: { deleted: true } });
+    expect(steps.clean?.result).toMatchObject({
+      [`${registry.host}/${s.repo}`]: { deleted: true },
+    });
 
     const deployments = contract.deployments(s.projectId);
     expect(deployments).toHaveLength(1);
     expect(deployments[0]).toMatchObject({ sha: next, ref: 'main', status: 'success' });
-    expect(contract.environments(s.projectId)[0]).toMatchObject({ name: 'production', tier: 'production' });
+    expect(contract.environments(s.projectId)[0]).toMatchObject({
+      name: 'production',
+      tier: 'production',
+    });
 
     const { apps } = adminClients(cluster.kubeconfig);
     const d = await apps.readNamespacedDeployment({ name: 'web', namespace: s.namespace });
-    expect(d.metadata?.annotations?.['kubernetes.io/change-cause']).toContain(`sha ${next.slice(0, 12)}`);
+    expect(d.metadata?.annotations?.['kubernetes.io/change-cause']).toContain(
+      `sha ${next.slice(0, 12)}`,
+    );
   });
 
   it('skips the delete when prod already has the new digest', async () => {
@@ -175,13 +230,22 @@ describe('a green pipeline', () => {
     // CI pushed the very same image again under the new sha.
     await tagImage(registry.url, registry.users.admin, s.repo, 'prod', `prod-${twin}`);
     const res = await webhook(s, twin);
-    const job = await waitForJob(queues, (res.body.deploys as { jobId: string }[])[0]!.jobId, ['completed', 'failed']);
+    const job = await waitForJob(queues, (res.body.deploys as { jobId: string }[])[0]!.jobId, [
+      'completed',
+      'failed',
+    ]);
     expect(job.returnvalue).toMatchObject({ outcome: 'success' });
     const steps = deployJobSchema.parse(job.data).steps ?? {};
-    expect(steps.promote?.result).toMatchObject({ [`${registry.host}/${s.repo}`]: { changed: false } });
+    expect(steps.promote?.result).toMatchObject({
+      [`${registry.host}/${s.repo}`]: { changed: false },
+    });
     expect(steps.clean?.status).toBe('skipped');
-    expect(await resolve(registry.url, registry.users.admin, s.repo, 'prod')).toBe(s.digests[s.shas[0]!]);
-    expect((await listTags(registry.url, registry.users.admin, s.repo)).sort()).toEqual(['prod', ...s.shas.map((x) => `prod-${x}`), `prod-${twin}`].sort());
+    expect(await resolve(registry.url, registry.users.admin, s.repo, 'prod')).toBe(
+      s.digests[s.shas[0]!],
+    );
+    expect((await listTags(registry.url, registry.users.admin, s.repo)).sort()).toEqual(
+      ['prod', ...s.shas.map((x) => `prod-${x}`), `prod-${twin}`].sort(),
+    );
   });
 });
 
@@ -189,22 +253,46 @@ describe('a failed rollout', () => {
   it('rolls back to the recorded images, reports failed, deletes the failed image and leaves prod alone', async () => {
     const s = scenarios.fail!;
     const bad = `deadbeef${randomSha().slice(8)}`; // the kubelet stand-in never readies it
-    const badDigest = await pushRandomImage(registry.url, registry.users.admin, s.repo, `prod-${bad}`);
+    const badDigest = await pushRandomImage(
+      registry.url,
+      registry.users.admin,
+      s.repo,
+      `prod-${bad}`,
+    );
     const before = await deploymentImage(s);
     // CI finished a pipeline for it; GitLab delivers the hook.
-    contract.addPipeline(s.projectId, { id: 7100, sha: bad, ref: 'main', status: 'success', source: 'push' });
+    contract.addPipeline(s.projectId, {
+      id: 7100,
+      sha: bad,
+      ref: 'main',
+      status: 'success',
+      source: 'push',
+    });
     const job = await waitForJob(queues, 'deploy-fail-7100', ['completed', 'failed']);
     expect(await job.getState()).toBe('failed');
-    expect(job.failedReason).toMatch(/^step watch failed: rollout failed \(ProgressDeadlineExceeded\)/);
+    expect(job.failedReason).toMatch(
+      /^step watch failed: rollout failed \(ProgressDeadlineExceeded\)/,
+    );
     expect(job.failedReason).toContain('rollback complete');
     expect(job.attemptsMade).toBe(1); // a failed rollout is not retried
 
     expect(await deploymentImage(s)).toBe(before);
-    expect(await resolve(registry.url, registry.users.admin, s.repo, 'prod')).toBe(s.digests[s.shas[0]!]);
-    expect((await listTags(registry.url, registry.users.admin, s.repo))).not.toContain(`prod-${bad}`);
+    expect(await resolve(registry.url, registry.users.admin, s.repo, 'prod')).toBe(
+      s.digests[s.shas[0]!],
+    );
+    expect(await listTags(registry.url, registry.users.admin, s.repo)).not.toContain(`prod-${bad}`);
     expect(badDigest).toMatch(/^sha256:/);
     const steps = deployJobSchema.parse(job.data).steps ?? {};
-    expect(Object.keys(steps)).toEqual(['guard', 'resolve', 'report', 'patch', 'watch', 'rollback', 'report-failed', 'delete-failed']);
+    expect(Object.keys(steps)).toEqual([
+      'guard',
+      'resolve',
+      'report',
+      'patch',
+      'watch',
+      'rollback',
+      'report-failed',
+      'delete-failed',
+    ]);
     expect(contract.deployments(s.projectId)[0]).toMatchObject({ sha: bad, status: 'failed' });
   });
 });
@@ -236,29 +324,55 @@ describe('GitLab trouble', () => {
     const s = scenarios.gitlab500!;
     contract.failNext('POST', `/api/v4/projects/**/deployments`, 500, 3);
     const res = await webhook(s, s.shas[1]!);
-    const job = await waitForJob(queues, (res.body.deploys as { jobId: string }[])[0]!.jobId, ['completed', 'failed']);
+    const job = await waitForJob(queues, (res.body.deploys as { jobId: string }[])[0]!.jobId, [
+      'completed',
+      'failed',
+    ]);
     expect(job.returnvalue).toMatchObject({ outcome: 'success' });
     const steps = deployJobSchema.parse(job.data).steps ?? {};
     expect(steps.report?.status).toBe('skipped');
     expect(steps.report?.detail).toMatch(/GitLab reporting failed/);
-    const posts = contract.calls().filter((c) => c.method === 'POST' && c.path === `/api/v4/projects/${encodeURIComponent(s.path)}/deployments`);
+    const posts = contract
+      .calls()
+      .filter(
+        (c) =>
+          c.method === 'POST' &&
+          c.path === `/api/v4/projects/${encodeURIComponent(s.path)}/deployments`,
+      );
     expect(posts.map((c) => c.status)).toEqual([500, 500, 500, 201]);
-    expect(contract.deployments(s.projectId)[0]).toMatchObject({ status: 'success', sha: s.shas[1] });
+    expect(contract.deployments(s.projectId)[0]).toMatchObject({
+      status: 'success',
+      sha: s.shas[1],
+    });
   });
 
   it("rollhook's own commit status fires a success Pipeline Hook again; it deploys nothing more", async () => {
     const s = scenarios.loop!;
     const sha = s.shas[1]!;
-    contract.addPipeline(s.projectId, { id: 7001, sha, ref: 'main', status: 'success', source: 'push' });
+    contract.addPipeline(s.projectId, {
+      id: 7001,
+      sha,
+      ref: 'main',
+      status: 'success',
+      source: 'push',
+    });
     const id = 'deploy-loop-7001';
     await waitForJob(queues, id, ['completed']);
     expect(contract.commitStatuses(s.projectId).map((c) => c.status)).toContain('success');
     // The status re-fired the pipeline's hook (same id, success) to rollhook.
     await new Promise((r) => setTimeout(r, 1000));
-    const causedByUs = contract.hooks().filter((h) => h.projectId === s.projectId && h.cause !== 'seed' && h.event === 'Pipeline Hook');
+    const causedByUs = contract
+      .hooks()
+      .filter(
+        (h) => h.projectId === s.projectId && h.cause !== 'seed' && h.event === 'Pipeline Hook',
+      );
     expect(causedByUs.length).toBeGreaterThan(0);
-    expect(causedByUs.every((h) => h.delivery && 'status' in h.delivery && h.delivery.status < 300)).toBe(true);
-    const jobs = (await queues.deploy.getJobs(['waiting', 'delayed', 'active', 'completed', 'failed'])).filter((j) => j.data.target === 'loop');
+    expect(
+      causedByUs.every((h) => h.delivery && 'status' in h.delivery && h.delivery.status < 300),
+    ).toBe(true);
+    const jobs = (
+      await queues.deploy.getJobs(['waiting', 'delayed', 'active', 'completed', 'failed'])
+    ).filter((j) => j.data.target === 'loop');
     expect(jobs.map((j) => j.id)).toEqual([id]);
     expect(contract.deployments(s.projectId)).toHaveLength(1);
   });
@@ -269,9 +383,14 @@ describe('errors decide retries', () => {
     const s = scenarios.success!;
     const missing = randomSha();
     const res = await webhook(s, missing);
-    const job = await waitForJob(queues, (res.body.deploys as { jobId: string }[])[0]!.jobId, ['completed', 'failed']);
+    const job = await waitForJob(queues, (res.body.deploys as { jobId: string }[])[0]!.jobId, [
+      'completed',
+      'failed',
+    ]);
     expect(await job.getState()).toBe('failed');
-    expect(job.failedReason).toMatch(/^step resolve failed: image \S+ is not in the registry \(waited \d+ s\); push it, then redeploy$/);
+    expect(job.failedReason).toMatch(
+      /^step resolve failed: image \S+ is not in the registry \(waited \d+ s\); push it, then redeploy$/,
+    );
     expect(job.failedReason).toContain(`${registry.host}/${s.repo}:prod-${missing}`);
     expect(job.attemptsMade).toBe(1);
     expect(contract.deployments(s.projectId).filter((d) => d.sha === missing)).toEqual([]);
@@ -280,13 +399,19 @@ describe('errors decide retries', () => {
   it('a cluster user without rights: unrecoverable, naming the verb and resource, and GitLab hears failed', async () => {
     const s = scenarios.denied!;
     const res = await webhook(s, s.shas[1]!);
-    const job = await waitForJob(queues, (res.body.deploys as { jobId: string }[])[0]!.jobId, ['completed', 'failed']);
+    const job = await waitForJob(queues, (res.body.deploys as { jobId: string }[])[0]!.jobId, [
+      'completed',
+      'failed',
+    ]);
     expect(await job.getState()).toBe('failed');
     expect(job.attemptsMade).toBe(1);
     expect(job.failedReason).toMatch(/^step patch failed: .*(get|patch).*deployments\.apps.*/);
     expect(job.failedReason).toContain(s.namespace);
     expect(await deploymentImage(s)).toBe(`${registry.host}/${s.repo}:prod-${s.shas[0]}`);
-    expect(contract.deployments(s.projectId)[0]).toMatchObject({ sha: s.shas[1], status: 'failed' });
+    expect(contract.deployments(s.projectId)[0]).toMatchObject({
+      sha: s.shas[1],
+      status: 'failed',
+    });
   });
 });
 
@@ -297,7 +422,14 @@ describe('CI image cleanup', () => {
     const ciRepo = `${s.repo}-ci`;
     const digest = await pushRandomImage(registry.url, registry.users.admin, ciRepo, `ci-${sha}`);
     await tagImage(registry.url, registry.users.admin, ciRepo, `ci-${sha}`, 'cache-main');
-    const res = await postWebhook(url, HOOK_SECRET, pipelineHook({ id: nextPipeline++, sha, status: 'failed' }, { id: s.projectId, path_with_namespace: s.path }));
+    const res = await postWebhook(
+      url,
+      HOOK_SECRET,
+      pipelineHook(
+        { id: nextPipeline++, sha, status: 'failed' },
+        { id: s.projectId, path_with_namespace: s.path },
+      ),
+    );
     expect(res.status).toBe(202);
     const jobId = (res.body.cleanups as { jobId: string }[])[0]!.jobId;
     for (let i = 0; ; i++) {

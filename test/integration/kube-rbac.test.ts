@@ -206,9 +206,11 @@ afterAll(async () => {
     const namespace = doc.metadata.namespace ?? 'default';
     const gone = (p: Promise<unknown>) => p.catch(() => undefined);
     if (doc.kind === 'ClusterRole') await gone(admin.rbac.deleteClusterRole({ name }));
-    else if (doc.kind === 'RoleBinding') await gone(admin.rbac.deleteNamespacedRoleBinding({ name, namespace }));
+    else if (doc.kind === 'RoleBinding')
+      await gone(admin.rbac.deleteNamespacedRoleBinding({ name, namespace }));
     else if (doc.kind === 'Role') await gone(admin.rbac.deleteNamespacedRole({ name, namespace }));
-    else if (doc.kind === 'ServiceAccount') await gone(admin.core.deleteNamespacedServiceAccount({ name, namespace }));
+    else if (doc.kind === 'ServiceAccount')
+      await gone(admin.core.deleteNamespacedServiceAccount({ name, namespace }));
   }
 });
 

@@ -146,7 +146,9 @@ describe('kube adapter on a real control plane', () => {
     // status from its cache, and a loaded machine shows it; we report what the object says.)
     expect(events.length).toBeGreaterThanOrEqual(1);
     for (let i = 1; i < events.length; i++)
-      expect(events[i]?.observedGeneration).toBeGreaterThanOrEqual(events[i - 1]?.observedGeneration ?? 0);
+      expect(events[i]?.observedGeneration).toBeGreaterThanOrEqual(
+        events[i - 1]?.observedGeneration ?? 0,
+      );
     expect(events.at(-1)?.message).toBe(result.message);
     for (const e of events.slice(0, -1)) expect(e.message).toMatch(/^Waiting for deployment/);
 

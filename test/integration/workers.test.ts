@@ -35,10 +35,19 @@ afterAll(async () => {
 const targets = ['app', 'app-eu'].map((name) => ({
   name,
   gitlab: { project: 'group/app', webhookSecret: `secret-${name}-123`, refs: ['main'] },
-  kubernetes: { namespace: name, deployment: 'app', containers: { app: '127.0.0.1:5000/group/app' } },
+  kubernetes: {
+    namespace: name,
+    deployment: 'app',
+    containers: { app: '127.0.0.1:5000/group/app' },
+  },
 }));
 
-function setup(extra: Partial<Pick<Config, 'worker' | 'server'>> = {}): { config: Config; queues: Queues; enqueuer: Enqueuer; state: TargetState } {
+function setup(extra: Partial<Pick<Config, 'worker' | 'server'>> = {}): {
+  config: Config;
+  queues: Queues;
+  enqueuer: Enqueuer;
+  state: TargetState;
+} {
   const config = testConfig({ redisUrl, targets, ...extra });
   const queues = openQueues({ url: redisUrl, maxRetriesPerRequest: null }, config.redis.prefix);
   const state = new TargetState(redis, config.redis.prefix);
@@ -71,12 +80,22 @@ function deploy(target: string, pipelineId: number, force = false): DeployJobDat
   };
 }
 
-async function waitForJobs(queues: Queues, ids: string[], states: string[] = ['completed'], timeoutMs = 60_000): Promise<void> {
+async function waitForJobs(
+  queues: Queues,
+  ids: string[],
+  states: string[] = ['completed'],
+  timeoutMs = 60_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const got = await Promise.all(ids.map(async (id) => (await queues.deploy.getJob(id))?.getState()));
+    const got = await Promise.all(
+      ids.map(async (id) => (await queues.deploy.getJob(id))?.getState()),
+    );
     if (got.every((s) => s && states.includes(s))) return;
-    if (Date.now() > deadline) throw new Error(`jobs not ${states.join('/')}: ${ids.map((id, i) => `${id}=${got[i]}`).join(', ')}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `jobs not ${states.join('/')}: ${ids.map((id, i) => `${id}=${got[i]}`).join(', ')}`,
+      );
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -90,7 +109,9 @@ interface Interval {
 }
 
 async function intervals(config: Config): Promise<Interval[]> {
-  return (await redis.lrange(`${config.redis.prefix}:test:intervals`, 0, -1)).map((s) => JSON.parse(s) as Interval);
+  return (await redis.lrange(`${config.redis.prefix}:test:intervals`, 0, -1)).map(
+    (s) => JSON.parse(s) as Interval,
+  );
 }
 
 describe('worker processes', () => {
@@ -111,7 +132,10 @@ describe('worker processes', () => {
     for (const t of ['app', 'app-eu']) {
       const mine = all.filter((x) => x.target === t).sort((a, b) => a.start - b.start);
       for (let i = 1; i < mine.length; i++) {
-        expect(mine[i]!.start, `${t}: ${mine[i]!.jobId} started before ${mine[i - 1]!.jobId} ended`).toBeGreaterThanOrEqual(mine[i - 1]!.end);
+        expect(
+          mine[i]!.start,
+          `${t}: ${mine[i]!.jobId} started before ${mine[i - 1]!.jobId} ended`,
+        ).toBeGreaterThanOrEqual(mine[i - 1]!.end);
       }
     }
     // Both processes took part: the lock, not luck, kept the deploys apart.
@@ -128,7 +152,9 @@ describe('worker processes', () => {
     }
     await startWorker(config, 50);
     await waitForJobs(queues, ids);
-    const results = await Promise.all(ids.map(async (id) => (await queues.deploy.getJob(id))?.returnvalue as { outcome: string }));
+    const results = await Promise.all(
+      ids.map(async (id) => (await queues.deploy.getJob(id))?.returnvalue as { outcome: string }),
+    );
     expect(results.map((r) => r.outcome)).toEqual(['superseded', 'superseded', 'success']);
     expect((await intervals(config)).map((x) => x.jobId)).toEqual(['deploy-app-203']);
     const history = await state.history('app', 0, 10);
@@ -153,7 +179,10 @@ describe('worker processes', () => {
   });
 
   it('a job still running at the shutdown deadline is not lost: another worker finishes it', async () => {
-    const { config, queues, enqueuer } = setup({ worker: { concurrency: 1, lockTtl: 1500 }, server: { shutdownTimeout: 300, port: 0, host: '127.0.0.1', bodyLimit: 1024 } });
+    const { config, queues, enqueuer } = setup({
+      worker: { concurrency: 1, lockTtl: 1500 },
+      server: { shutdownTimeout: 300, port: 0, host: '127.0.0.1', bodyLimit: 1024 },
+    });
     const p = await startWorker(config, 2500);
     const r = await enqueuer.deploy(deploy('app', 401));
     if (r.result !== 'queued') throw new Error(r.result);
@@ -163,7 +192,9 @@ describe('worker processes', () => {
     expect(await (await queues.deploy.getJob(r.jobId))?.getState()).not.toBe('completed');
     await startWorker(config, 200);
     await waitForJobs(queues, [r.jobId], ['completed'], 30_000);
-    expect((await queues.deploy.getJob(r.jobId))?.returnvalue).toMatchObject({ outcome: 'success' });
+    expect((await queues.deploy.getJob(r.jobId))?.returnvalue).toMatchObject({
+      outcome: 'success',
+    });
     await queues.close();
   });
 });
@@ -172,7 +203,10 @@ describe('npm start', () => {
   it('stops with every config problem, naming the key and the file, exit code 2', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'rh-bad-'));
     const file = join(dir, 'rollhook.yaml');
-    writeFileSync(file, 'redis: { url: "nope" }\ngitlab: { url: "x", token: "${TOKEN_NOT_SET_X}" }\ntargets: []\n');
+    writeFileSync(
+      file,
+      'redis: { url: "nope" }\ngitlab: { url: "x", token: "${TOKEN_NOT_SET_X}" }\ntargets: []\n',
+    );
     const p = spawnNode('src/main.ts', ['--config', file], {});
     const exit = await p.exited;
     expect(exit.code).toBe(2);
@@ -197,7 +231,10 @@ targets:
     kubernetes: { namespace: prod, deployment: app, containers: { app: "127.0.0.1:5000/group/app" } }
 `,
     );
-    const p = spawnNode('src/main.ts', ['--config', file, '--role', 'api'], { TEST_GITLAB_TOKEN: 'glpat-abcdef123456', TEST_HOOK_SECRET: 'super-secret-hook-token' });
+    const p = spawnNode('src/main.ts', ['--config', file, '--role', 'api'], {
+      TEST_GITLAB_TOKEN: 'glpat-abcdef123456',
+      TEST_HOOK_SECRET: 'super-secret-hook-token',
+    });
     running.push(p);
     await waitForOutput(p, /"message":"listening"/);
     const port = Number(/"port":(\d+)/.exec(p.output())?.[1]);
@@ -206,7 +243,11 @@ targets:
     const send = () =>
       fetch(`http://127.0.0.1:${port}/webhooks/gitlab`, {
         method: 'POST',
-        headers: { 'Content-Type': 'application/json', 'X-Gitlab-Event': 'Pipeline Hook', 'X-Gitlab-Token': 'super-secret-hook-token' },
+        headers: {
+          'Content-Type': 'application/json',
+          'X-Gitlab-Event': 'Pipeline Hook',
+          'X-Gitlab-Token': 'super-secret-hook-token',
+        },
         body,
       });
     expect((await send()).status).toBe(202);

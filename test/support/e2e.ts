@@ -15,9 +15,20 @@ export function writeConfig(config: unknown): string {
 }
 
 /** rollhook as `npm start` runs it: `node src/main.ts --config FILE [--role R]`. */
-export async function startRollhook(configFile: string, env: NodeJS.ProcessEnv, role: 'all' | 'api' | 'worker' = 'all'): Promise<RollhookProcess> {
-  const p = spawnNode('src/main.ts', ['--config', configFile, '--role', role], { LOG_LEVEL: 'info', ...env });
-  await waitForOutput(p, role === 'worker' ? /"message":"workers started"/ : /"message":"listening"/, 30_000);
+export async function startRollhook(
+  configFile: string,
+  env: NodeJS.ProcessEnv,
+  role: 'all' | 'api' | 'worker' = 'all',
+): Promise<RollhookProcess> {
+  const p = spawnNode('src/main.ts', ['--config', configFile, '--role', role], {
+    LOG_LEVEL: 'info',
+    ...env,
+  });
+  await waitForOutput(
+    p,
+    role === 'worker' ? /"message":"workers started"/ : /"message":"listening"/,
+    30_000,
+  );
   return p;
 }
 
@@ -26,23 +37,40 @@ export function queuesFor(redisUrl: string, prefix: string): Queues {
 }
 
 /** Waits for a job to reach one of the states; fails with its state, progress and error. */
-export async function waitForJob(queues: Queues, id: string, states: string[], timeoutMs = 90_000): Promise<Job> {
+export async function waitForJob(
+  queues: Queues,
+  id: string,
+  states: string[],
+  timeoutMs = 90_000,
+): Promise<Job> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const job = await queues.deploy.getJob(id);
     const state = job ? await job.getState() : 'missing';
     if (job && states.includes(state)) return job;
     if (Date.now() > deadline) {
-      throw new Error(`job ${id} is ${state}, not ${states.join('/')}; progress ${JSON.stringify(job?.progress)}; error ${job?.failedReason}`);
+      throw new Error(
+        `job ${id} is ${state}, not ${states.join('/')}; progress ${JSON.stringify(job?.progress)}; error ${job?.failedReason}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 150));
   }
 }
 
-export async function postWebhook(url: string, token: string, payload: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, unknown> }> {
+export async function postWebhook(
+  url: string,
+  token: string,
+  payload: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(`${url}/webhooks/gitlab`, {
     method: 'POST',
-    headers: { 'Content-Type': 'application/json', 'X-Gitlab-Event': 'Pipeline Hook', 'X-Gitlab-Token': token, ...headers },
+    headers: {
+      'Content-Type': 'application/json',
+      'X-Gitlab-Event': 'Pipeline Hook',
+      'X-Gitlab-Token': token,
+      ...headers,
+    },
     body: JSON.stringify(payload),
   });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };

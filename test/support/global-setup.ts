@@ -31,7 +31,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
       registry = await startRegistry();
       const r = registry;
       stops.push(() => r.stop());
-      project.provide('registry', { url: r.url, host: r.host, service: r.service, users: r.users, configPath: r.configPath });
+      project.provide('registry', {
+        url: r.url,
+        host: r.host,
+        service: r.service,
+        users: r.users,
+        configPath: r.configPath,
+      });
     }
     if (wanted('cluster')) {
       const deployer = { name: 'rollhook-deployer', token: randomBytes(24).toString('hex') };
@@ -40,8 +46,14 @@ export default async function setup(project: TestProject): Promise<() => Promise
       // Pods become Ready as a kubelet would make them; tags containing `broken` (or, for
       // tags made of a sha, `deadbeef`) never do.
       // Running containers report the digest their tag resolves to in the test registry.
-      const imageId = registry ? registryImageId({ url: registry.url, host: registry.host, creds: registry.users.admin }) : undefined;
-      const pods = await startPodReadiness(cluster.kubeconfigPath, { neverReady: /:[^/@]*(broken|deadbeef)/, held: /:[^/@]*held/, imageId });
+      const imageId = registry
+        ? registryImageId({ url: registry.url, host: registry.host, creds: registry.users.admin })
+        : undefined;
+      const pods = await startPodReadiness(cluster.kubeconfigPath, {
+        neverReady: /:[^/@]*(broken|deadbeef)/,
+        held: /:[^/@]*held/,
+        imageId,
+      });
       stops.push(() => pods.stop());
       project.provide('cluster', {
         kubeconfig: cluster.kubeconfigPath,
@@ -67,7 +79,10 @@ declare module 'vitest' {
       url: string;
       host: string;
       service: string;
-      users: { admin: { username: string; password: string }; pusher: { username: string; password: string } };
+      users: {
+        admin: { username: string; password: string };
+        pusher: { username: string; password: string };
+      };
       configPath: string;
     };
     /**

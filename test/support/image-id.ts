@@ -14,7 +14,12 @@ export function registryImageId(registry: { url: string; host: string; creds: Cr
     if (at > 0) return `${repoWithHost}${image.slice(at)}`;
     if (!repoWithHost.startsWith(`${registry.host}/`)) return '';
     const tag = colon > slash ? name.slice(colon + 1) : 'latest';
-    const digest = await resolve(registry.url, registry.creds, repoWithHost.slice(registry.host.length + 1), tag).catch(() => null);
+    const digest = await resolve(
+      registry.url,
+      registry.creds,
+      repoWithHost.slice(registry.host.length + 1),
+      tag,
+    ).catch(() => null);
     return digest ? `${repoWithHost}@${digest}` : '';
   };
 }

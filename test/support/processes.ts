@@ -24,7 +24,12 @@ export interface Started {
 }
 
 /** Starts a server process with its output in logFile; stop() ends it by PID (TERM, then KILL). */
-export function startProcess(name: string, cmd: string, args: string[], opts: { logFile: string; env?: NodeJS.ProcessEnv; cwd?: string }): Started {
+export function startProcess(
+  name: string,
+  cmd: string,
+  args: string[],
+  opts: { logFile: string; env?: NodeJS.ProcessEnv; cwd?: string },
+): Started {
   const fd = openSync(opts.logFile, 'a');
   const child = spawn(cmd, args, {
     stdio: ['ignore', fd, fd],
@@ -50,12 +55,18 @@ export function startProcess(name: string, cmd: string, args: string[], opts: { 
 }
 
 /** Polls check() until it resolves true; fails loudly with the process log when it never does. */
-export async function waitUntil(what: string, check: () => Promise<boolean>, opts: { timeoutMs: number; proc?: Started }): Promise<void> {
+export async function waitUntil(
+  what: string,
+  check: () => Promise<boolean>,
+  opts: { timeoutMs: number; proc?: Started },
+): Promise<void> {
   const deadline = Date.now() + opts.timeoutMs;
   let lastErr: unknown;
   while (Date.now() < deadline) {
     if (opts.proc && (opts.proc.child.exitCode !== null || opts.proc.child.signalCode !== null)) {
-      throw new Error(`${what}: ${opts.proc.name} exited (${opts.proc.child.exitCode ?? opts.proc.child.signalCode}). Log ${opts.proc.logFile}:\n${tail(opts.proc.logFile)}`);
+      throw new Error(
+        `${what}: ${opts.proc.name} exited (${opts.proc.child.exitCode ?? opts.proc.child.signalCode}). Log ${opts.proc.logFile}:\n${tail(opts.proc.logFile)}`,
+      );
     }
     try {
       if (await check()) return;
@@ -64,7 +75,9 @@ export async function waitUntil(what: string, check: () => Promise<boolean>, opt
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`${what}: not ready after ${opts.timeoutMs} ms (${String(lastErr)})${opts.proc ? `. Log ${opts.proc.logFile}:\n${tail(opts.proc.logFile)}` : ''}`);
+  throw new Error(
+    `${what}: not ready after ${opts.timeoutMs} ms (${String(lastErr)})${opts.proc ? `. Log ${opts.proc.logFile}:\n${tail(opts.proc.logFile)}` : ''}`,
+  );
 }
 
 export function tail(file: string, lines = 30): string {

@@ -16,7 +16,16 @@ const service = await run(config, (process.env.ROLE ?? 'worker') as Role, {
   deploy: async (ctx) => {
     const start = Date.now();
     await ctx.steps.run('slow', () => new Promise((r) => setTimeout(r, deployMs)));
-    await redis.rpush(key, JSON.stringify({ target: ctx.target.name, jobId: ctx.job.id, pid: process.pid, start, end: Date.now() }));
+    await redis.rpush(
+      key,
+      JSON.stringify({
+        target: ctx.target.name,
+        jobId: ctx.job.id,
+        pid: process.pid,
+        start,
+        end: Date.now(),
+      }),
+    );
     return { outcome: 'success', sha: ctx.data.sha };
   },
 });

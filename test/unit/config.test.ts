@@ -19,7 +19,11 @@ targets:
       deployment: my-project
       containers: { php-container: registry.example.com/facile/my-project/php-prod }
 `;
-const env = { REDIS_URL: 'redis://127.0.0.1:6379', GITLAB_TOKEN: 'glpat-very-secret-value', HOOK_SECRET: 'hook-secret-value-1' };
+const env = {
+  REDIS_URL: 'redis://127.0.0.1:6379',
+  GITLAB_TOKEN: 'glpat-very-secret-value',
+  HOOK_SECRET: 'hook-secret-value-1',
+};
 
 function problemsOf(text: string, e: NodeJS.ProcessEnv = env): ConfigError {
   try {
@@ -81,13 +85,20 @@ targets:
 
   it('names the key whose environment variable is missing', () => {
     const err = problemsOf(valid, { REDIS_URL: 'redis://x:1', GITLAB_TOKEN: 't' });
-    expect(err.problems).toContain('targets.0.gitlab.webhookSecret: environment variable HOOK_SECRET is not set');
+    expect(err.problems).toContain(
+      'targets.0.gitlab.webhookSecret: environment variable HOOK_SECRET is not set',
+    );
   });
 
   it('rejects duplicate target names and ciTags without a repository', () => {
-    const text = valid.replace('targets:', 'targets:\n  - { name: my-project-prod, gitlab: { project: 1, webhookSecret: aaaaaaaaaa }, kubernetes: { namespace: a, deployment: b, containers: { c: r.example.com/a } }, images: { ciTags: ["ci-{sha}"] } }');
+    const text = valid.replace(
+      'targets:',
+      'targets:\n  - { name: my-project-prod, gitlab: { project: 1, webhookSecret: aaaaaaaaaa }, kubernetes: { namespace: a, deployment: b, containers: { c: r.example.com/a } }, images: { ciTags: ["ci-{sha}"] } }',
+    );
     const err = problemsOf(text);
-    expect(err.problems).toContain('targets.0.images.ciRepository: required when images.ciTags is set');
+    expect(err.problems).toContain(
+      'targets.0.images.ciRepository: required when images.ciTags is set',
+    );
     expect(err.problems).toContain('targets.1.name: duplicate of targets.0.name');
   });
 

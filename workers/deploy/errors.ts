@@ -1,6 +1,9 @@
 import { UnrecoverableError } from 'bullmq';
 import { isRetryable as kubeRetryable, KubeUnavailableError } from '../../src/kube/index.ts';
-import { isRetryable as registryRetryable, RegistryUnavailableError } from '../../src/registry/index.ts';
+import {
+  isRetryable as registryRetryable,
+  RegistryUnavailableError,
+} from '../../src/registry/index.ts';
 import { LockLostError } from '../../src/queue/target-lock.ts';
 import { StepFailed } from './job-steps.ts';
 
@@ -9,7 +12,9 @@ export class ImageNotFoundError extends Error {
   override readonly name = 'ImageNotFoundError';
   readonly image: string;
   constructor(image: string, waitedMs: number) {
-    super(`image ${image} is not in the registry (waited ${Math.round(waitedMs / 1000)} s); push it, then redeploy`);
+    super(
+      `image ${image} is not in the registry (waited ${Math.round(waitedMs / 1000)} s); push it, then redeploy`,
+    );
     this.image = image;
   }
 }
@@ -42,13 +47,24 @@ export class InterruptedError extends Error {
 export function retryable(err: unknown): boolean {
   const cause = err instanceof StepFailed ? err.cause : err;
   if (cause instanceof InterruptedError || cause instanceof LockLostError) return true;
-  if (cause instanceof RegistryUnavailableError || cause instanceof KubeUnavailableError) return true;
-  if (cause instanceof ImageNotFoundError || cause instanceof RolloutFailedError || cause instanceof ReleaseUnavailableError) return false;
+  if (cause instanceof RegistryUnavailableError || cause instanceof KubeUnavailableError)
+    return true;
+  if (
+    cause instanceof ImageNotFoundError ||
+    cause instanceof RolloutFailedError ||
+    cause instanceof ReleaseUnavailableError
+  )
+    return false;
   if (registryRetryable(cause) || kubeRetryable(cause)) return true;
   // Our own typed errors that are not retryable carry a `name` ending in Error and come from
   // the adapters; anything untyped (a bug, a network error escaping a client) is retried,
   // bounded by the job's attempts.
-  return !(cause instanceof Error && /^(Registry|Kube|Manifest|Digest|UnsupportedMediaType|InvalidRepository|ProtectedTag)/.test(cause.name));
+  return !(
+    cause instanceof Error &&
+    /^(Registry|Kube|Manifest|Digest|UnsupportedMediaType|InvalidRepository|ProtectedTag)/.test(
+      cause.name,
+    )
+  );
 }
 
 /** What the processor throws: the error itself to retry, UnrecoverableError to stop. */

@@ -28,7 +28,9 @@ export class StepFailed extends Error {
   override readonly name = 'StepFailed';
   readonly step: string;
   constructor(step: string, cause: unknown) {
-    super(`step ${step} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    super(`step ${step} failed: ${cause instanceof Error ? cause.message : String(cause)}`, {
+      cause,
+    });
     this.step = step;
   }
 }
@@ -66,15 +68,31 @@ export class JobSteps<D extends StepsData> {
     const started = performance.now();
     try {
       const result = await fn();
-      await this.save(name, { status: 'done', ms: performance.now() - started, at: new Date().toISOString(), result });
+      await this.save(name, {
+        status: 'done',
+        ms: performance.now() - started,
+        at: new Date().toISOString(),
+        result,
+      });
       return result;
     } catch (err) {
       const ms = performance.now() - started;
       if (err instanceof StepSkipped) {
-        await this.save(name, { status: 'skipped', ms, at: new Date().toISOString(), detail: err.message, result: err.result });
+        await this.save(name, {
+          status: 'skipped',
+          ms,
+          at: new Date().toISOString(),
+          detail: err.message,
+          result: err.result,
+        });
         return err.result as T;
       }
-      await this.save(name, { status: 'failed', ms, at: new Date().toISOString(), detail: err instanceof Error ? err.message : String(err) });
+      await this.save(name, {
+        status: 'failed',
+        ms,
+        at: new Date().toISOString(),
+        detail: err instanceof Error ? err.message : String(err),
+      });
       throw err instanceof StepFailed ? err : new StepFailed(name, err);
     }
   }

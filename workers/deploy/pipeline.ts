@@ -1,7 +1,12 @@
 import type { Job } from 'bullmq';
 import { logger } from '../../src/log.ts';
 import type { DeployJobData, RollbackJobData } from '../../src/queue/jobs.ts';
-import type { HistoryEntry, Outcome, Release as StoredRelease, TargetState } from '../../src/targets/state.ts';
+import type {
+  HistoryEntry,
+  Outcome,
+  Release as StoredRelease,
+  TargetState,
+} from '../../src/targets/state.ts';
 import { forBullMQ, ReleaseUnavailableError, RolloutFailedError, retryable } from './errors.ts';
 import type { StepsData } from './job-steps.ts';
 import type { JobResult, RunContext } from './processor.ts';
@@ -41,20 +46,46 @@ export function makeDeployPipeline(deps: PipelineDeps) {
     let live = false;
     let reported: Reported = { deploymentId: null };
     try {
-      const release = await steps.run('resolve', () => resolve(deps, target, data.sha, data.ref, signal, target.images.waitForImage));
+      const release = await steps.run('resolve', () =>
+        resolve(deps, target, data.sha, data.ref, signal, target.images.waitForImage),
+      );
       reported = await steps.run('report', () => reportStart(deps, target, { ...data, jobUrl }));
       const patched = await steps.run('patch', () =>
-        patch(deps, target, release.images, cause('deploy', { sha: data.sha, pipelineId: data.pipelineId, user: by, source: data.trigger.pipelineSource })),
+        patch(
+          deps,
+          target,
+          release.images,
+          cause('deploy', {
+            sha: data.sha,
+            pipelineId: data.pipelineId,
+            user: by,
+            source: data.trigger.pipelineSource,
+          }),
+        ),
       );
       const rollout = await steps.run('watch', () => watch(deps, target, steps, 'watch', signal));
       if (rollout.outcome !== 'complete') {
-        return await failurePath(deps, ctx, { release, patched, rollout, reported, startedAt, by, jobUrl });
+        return await failurePath(deps, ctx, {
+          release,
+          patched,
+          rollout,
+          reported,
+          startedAt,
+          by,
+          jobUrl,
+        });
       }
       live = true;
       const promoted = await steps.run('promote', () => promote(deps, target, release.tag));
       await steps.run('clean', () => clean(deps, target, promoted));
       await steps.run('finish', () =>
-        reportEnd(deps, target, { ...data, deploymentId: reported.deploymentId, jobUrl }, 'success', `deployed to ${target.environment.name}`),
+        reportEnd(
+          deps,
+          target,
+          { ...data, deploymentId: reported.deploymentId, jobUrl },
+          'success',
+          `deployed to ${target.environment.name}`,
+        ),
       );
       const primary = repositories(target)[0] ?? '';
       await deps.state.recordRelease(
@@ -74,7 +105,15 @@ export function makeDeployPipeline(deps: PipelineDeps) {
 async function failurePath(
   deps: PipelineDeps,
   ctx: RunContext<DeployJobData>,
-  s: { release: Release; patched: Patched; rollout: Watched; reported: Reported; startedAt: string; by: string; jobUrl?: string },
+  s: {
+    release: Release;
+    patched: Patched;
+    rollout: Watched;
+    reported: Reported;
+    startedAt: string;
+    by: string;
+    jobUrl?: string;
+  },
 ): Promise<never> {
   const { data, target, steps, signal } = ctx;
   const why = `rollout ${s.rollout.outcome}${s.rollout.reason ? ` (${s.rollout.reason})` : ''}: ${s.rollout.message}`;
@@ -82,25 +121,60 @@ async function failurePath(
   let rolledBack: Watched | null = null;
   // Not `patched.changed`: a job resumed after a crash re-patches nothing (changed: false) yet
   // still has the images to restore, recorded on the Deployment by the first patch.
-  const replaced = Object.entries(s.patched.previousImages).some(([c, img]) => s.release.images[c] !== img);
+  const replaced = Object.entries(s.patched.previousImages).some(
+    ([c, img]) => s.release.images[c] !== img,
+  );
   if (target.rollout.rollbackOnFailure && replaced) {
     rolledBack = await steps.run('rollback', async () => {
-      const r = await deps.kube.rollback(target.kubernetes, s.patched.previousImages, cause('rollback', { sha: data.sha, pipelineId: data.pipelineId, user: 'rollhook' }), {
-        timeoutMs: target.rollout.timeout,
-        signal,
-        onProgress: (p) => void steps.progress({ step: 'rollback', message: p.message, desired: p.desired, updated: p.updated, ready: p.ready, available: p.available }).catch(() => undefined),
-      });
-      return { outcome: r.rollout.outcome, reason: r.rollout.reason, message: r.rollout.message } satisfies Watched;
+      const r = await deps.kube.rollback(
+        target.kubernetes,
+        s.patched.previousImages,
+        cause('rollback', { sha: data.sha, pipelineId: data.pipelineId, user: 'rollhook' }),
+        {
+          timeoutMs: target.rollout.timeout,
+          signal,
+          onProgress: (p) =>
+            void steps
+              .progress({
+                step: 'rollback',
+                message: p.message,
+                desired: p.desired,
+                updated: p.updated,
+                ready: p.ready,
+                available: p.available,
+              })
+              .catch(() => undefined),
+        },
+      );
+      return {
+        outcome: r.rollout.outcome,
+        reason: r.rollout.reason,
+        message: r.rollout.message,
+      } satisfies Watched;
     });
     if (rolledBack.outcome === 'complete') outcome = 'rolled-back';
   }
-  await steps.run('report-failed', () => reportEnd(deps, target, { ...data, deploymentId: s.reported.deploymentId, jobUrl: s.jobUrl }, 'failed', why.slice(0, 200)));
+  await steps.run('report-failed', () =>
+    reportEnd(
+      deps,
+      target,
+      { ...data, deploymentId: s.reported.deploymentId, jobUrl: s.jobUrl },
+      'failed',
+      why.slice(0, 200),
+    ),
+  );
   // The failed image goes only once nothing runs it any more.
-  if (outcome === 'rolled-back') await steps.run('delete-failed', () => deleteFailed(deps, target, s.release.tag));
+  if (outcome === 'rolled-back')
+    await steps.run('delete-failed', () => deleteFailed(deps, target, s.release.tag));
   const message = `step watch failed: ${why}; ${
-    rolledBack ? `rolled back to ${Object.values(s.patched.previousImages).join(', ')}: rollback ${rolledBack.outcome}` : 'not rolled back'
+    rolledBack
+      ? `rolled back to ${Object.values(s.patched.previousImages).join(', ')}: rollback ${rolledBack.outcome}`
+      : 'not rolled back'
   }; prod not moved`;
-  await deps.state.recordOutcome(target.name, history(ctx, { kind: 'deploy', outcome, reason: message, startedAt: s.startedAt, by: s.by }));
+  await deps.state.recordOutcome(
+    target.name,
+    history(ctx, { kind: 'deploy', outcome, reason: message, startedAt: s.startedAt, by: s.by }),
+  );
   logger.warn('deploy failed', { reason: message, steps: steps.list() });
   throw new RolloutFailedError(message, s.rollout.outcome);
 }
@@ -119,10 +193,21 @@ async function finalFailure(
   const { data, target, steps } = ctx;
   const sha = 'sha' in data ? data.sha : (data.toSha ?? '');
   const kind = 'sha' in data ? 'deploy' : 'rollback';
-  await deps.state.recordOutcome(target.name, history(ctx, { kind, outcome: 'failed', reason: message, startedAt: s.startedAt, by: s.by })).catch(() => undefined);
+  await deps.state
+    .recordOutcome(
+      target.name,
+      history(ctx, { kind, outcome: 'failed', reason: message, startedAt: s.startedAt, by: s.by }),
+    )
+    .catch(() => undefined);
   if (sha && 'ref' in data) {
     // A rollout that went live reports success to GitLab: that is what runs.
-    await reportEnd(deps, target, { ...data, deploymentId: s.reported.deploymentId, jobUrl: s.jobUrl }, s.live ? 'success' : 'failed', message.slice(0, 200)).catch(() => undefined);
+    await reportEnd(
+      deps,
+      target,
+      { ...data, deploymentId: s.reported.deploymentId, jobUrl: s.jobUrl },
+      s.live ? 'success' : 'failed',
+      message.slice(0, 200),
+    ).catch(() => undefined);
   }
   logger.error(`${kind} failed`, { reason: message, steps: steps.list() });
 }
@@ -139,26 +224,74 @@ export function makeRollbackPipeline(deps: PipelineDeps) {
     const jobUrl = jobLink(deps, ctx.job);
     let reported: Reported = { deploymentId: null };
     try {
-      const chosen = await steps.run('choose', () => chooseRelease(deps.state, target.name, data.toSha));
-      const release = await steps.run('resolve', () => resolve(deps, target, chosen.sha, chosen.ref, signal, 0).catch((e: unknown) => {
-        throw new ReleaseUnavailableError(`cannot roll back ${target.name} to ${chosen.sha}: ${e instanceof Error ? e.message : String(e)}`);
-      }));
+      const chosen = await steps.run('choose', () =>
+        chooseRelease(deps.state, target.name, data.toSha),
+      );
+      const release = await steps.run('resolve', () =>
+        resolve(deps, target, chosen.sha, chosen.ref, signal, 0).catch((e: unknown) => {
+          throw new ReleaseUnavailableError(
+            `cannot roll back ${target.name} to ${chosen.sha}: ${e instanceof Error ? e.message : String(e)}`,
+          );
+        }),
+      );
       const r = { sha: chosen.sha, ref: chosen.ref, tag: false, pipelineId: chosen.pipelineId };
       reported = await steps.run('report', () => reportStart(deps, target, { ...r, jobUrl }));
-      await steps.run('patch', () => patch(deps, target, release.images, cause('rollback', { sha: chosen.sha, pipelineId: chosen.pipelineId, user: by })));
+      await steps.run('patch', () =>
+        patch(
+          deps,
+          target,
+          release.images,
+          cause('rollback', { sha: chosen.sha, pipelineId: chosen.pipelineId, user: by }),
+        ),
+      );
       const rollout = await steps.run('watch', () => watch(deps, target, steps, 'watch', signal));
       if (rollout.outcome !== 'complete') {
         const why = `rollback rollout ${rollout.outcome}${rollout.reason ? ` (${rollout.reason})` : ''}: ${rollout.message}`;
-        await steps.run('report-failed', () => reportEnd(deps, target, { ...r, deploymentId: reported.deploymentId, jobUrl }, 'failed', why.slice(0, 200)));
-        await deps.state.recordOutcome(target.name, history(ctx, { kind: 'rollback', outcome: 'failed', reason: why, startedAt, by, sha: chosen.sha }));
+        await steps.run('report-failed', () =>
+          reportEnd(
+            deps,
+            target,
+            { ...r, deploymentId: reported.deploymentId, jobUrl },
+            'failed',
+            why.slice(0, 200),
+          ),
+        );
+        await deps.state.recordOutcome(
+          target.name,
+          history(ctx, {
+            kind: 'rollback',
+            outcome: 'failed',
+            reason: why,
+            startedAt,
+            by,
+            sha: chosen.sha,
+          }),
+        );
         throw new RolloutFailedError(`step watch failed: ${why}`, rollout.outcome);
       }
       await steps.run('promote', () => promote(deps, target, release.tag));
-      await steps.run('finish', () => reportEnd(deps, target, { ...r, deploymentId: reported.deploymentId, jobUrl }, 'success', `rolled back to ${chosen.sha.slice(0, 12)}`));
+      await steps.run('finish', () =>
+        reportEnd(
+          deps,
+          target,
+          { ...r, deploymentId: reported.deploymentId, jobUrl },
+          'success',
+          `rolled back to ${chosen.sha.slice(0, 12)}`,
+        ),
+      );
       const primary = repositories(target)[0] ?? '';
       await deps.state.recordRelease(
         target.name,
-        { sha: chosen.sha, ref: chosen.ref, pipelineId: chosen.pipelineId, digest: release.digests[primary], images: release.images, deployedAt: new Date().toISOString(), jobId: ctx.job.id ?? '', by },
+        {
+          sha: chosen.sha,
+          ref: chosen.ref,
+          pipelineId: chosen.pipelineId,
+          digest: release.digests[primary],
+          images: release.images,
+          deployedAt: new Date().toISOString(),
+          jobId: ctx.job.id ?? '',
+          by,
+        },
         history(ctx, { kind: 'rollback', outcome: 'success', startedAt, by, sha: chosen.sha }),
       );
       return { outcome: 'success', sha: chosen.sha };
@@ -170,26 +303,54 @@ export function makeRollbackPipeline(deps: PipelineDeps) {
 }
 
 /** The release to return to: the named sha, or the newest release that is not the current one. */
-export async function chooseRelease(state: TargetState, target: string, toSha?: string): Promise<StoredRelease> {
+export async function chooseRelease(
+  state: TargetState,
+  target: string,
+  toSha?: string,
+): Promise<StoredRelease> {
   const [current, releases] = await Promise.all([state.current(target), state.releases(target)]);
   const found = toSha
     ? releases.find((r) => r.sha === toSha || (toSha.length >= 7 && r.sha.startsWith(toSha)))
     : releases.find((r) => r.sha !== current?.sha);
   if (!found) {
     throw new ReleaseUnavailableError(
-      toSha ? `${target} has no recorded release ${toSha}` : `${target} has no earlier release to roll back to`,
+      toSha
+        ? `${target} has no recorded release ${toSha}`
+        : `${target} has no earlier release to roll back to`,
     );
   }
   return found;
 }
 
-function storedRelease(job: Job, data: DeployJobData, release: Release, by: string, digest: string | undefined): StoredRelease {
-  return { sha: data.sha, ref: data.ref, pipelineId: data.pipelineId, digest, images: release.images, deployedAt: new Date().toISOString(), jobId: job.id ?? '', by };
+function storedRelease(
+  job: Job,
+  data: DeployJobData,
+  release: Release,
+  by: string,
+  digest: string | undefined,
+): StoredRelease {
+  return {
+    sha: data.sha,
+    ref: data.ref,
+    pipelineId: data.pipelineId,
+    digest,
+    images: release.images,
+    deployedAt: new Date().toISOString(),
+    jobId: job.id ?? '',
+    by,
+  };
 }
 
 function history<D extends StepsData & { target: string }>(
   ctx: RunContext<D>,
-  h: { kind: 'deploy' | 'rollback'; outcome: Outcome; reason?: string; startedAt: string; by: string; sha?: string },
+  h: {
+    kind: 'deploy' | 'rollback';
+    outcome: Outcome;
+    reason?: string;
+    startedAt: string;
+    by: string;
+    sha?: string;
+  },
 ): HistoryEntry {
   const d = ctx.data as D & { sha?: string; ref?: string; pipelineId?: number; toSha?: string };
   return {
@@ -209,6 +370,7 @@ function history<D extends StepsData & { target: string }>(
 
 function jobLink(deps: PipelineDeps, job: Job): string | undefined {
   const base = deps.config.server.publicUrl;
-  return base ? `${base.replace(/\/$/, '')}/api/v1/jobs/${encodeURIComponent(job.id ?? '')}` : undefined;
+  return base
+    ? `${base.replace(/\/$/, '')}/api/v1/jobs/${encodeURIComponent(job.id ?? '')}`
+    : undefined;
 }
-

@@ -1,7 +1,13 @@
 import { DelayedError, type Job } from 'bullmq';
 import type { Config, Target } from '../../src/config/schema.ts';
 import { logger, withLogContext } from '../../src/log.ts';
-import { deployJobSchema, rollbackJobSchema, type DeployJobData, type DeployJobName, type RollbackJobData } from '../../src/queue/jobs.ts';
+import {
+  deployJobSchema,
+  rollbackJobSchema,
+  type DeployJobData,
+  type DeployJobName,
+  type RollbackJobData,
+} from '../../src/queue/jobs.ts';
 import type { TargetLocks } from '../../src/queue/target-lock.ts';
 import type { HistoryEntry, Outcome, TargetState } from '../../src/targets/state.ts';
 import { JobSteps, StepSkipped, type StepsData } from './job-steps.ts';
@@ -45,41 +51,85 @@ export function makeDeployProcessor(deps: DeployProcessorDeps) {
   const byName = new Map(deps.config.targets.map((t) => [t.name, t]));
   return async (job: AnyDeployJob, token?: string, signal?: AbortSignal): Promise<JobResult> => {
     const raw = job.data;
-    return withLogContext({ correlationId: raw.correlationId, jobId: job.id ?? '', target: raw.target }, async () => {
-      const target = byName.get(raw.target);
-      if (!target) {
-        // A job for a target removed from the config: nothing can deploy it.
-        return { outcome: 'skipped', reason: `target ${raw.target} is not in the config any more` };
-      }
-      const lock = await deps.locks.acquire(target.name, job.id ?? '');
-      if (!lock) {
-        const holder = await deps.locks.holder(target.name);
-        await job.updateProgress({ step: 'waiting', message: `waiting for ${holder ?? 'another job'} to finish on ${target.name}` });
-        await job.moveToDelayed(Date.now() + (deps.lockRetryMs ?? 1000), token);
-        throw new DelayedError();
-      }
-      const started = performance.now();
-      const abort = AbortSignal.any([lock.lost, ...(signal ? [signal] : [])]);
-      try {
-        const result =
-          job.name === 'rollback'
-            ? await deps.rollback(context(job as Job<RollbackJobData>, rollbackJobSchema.parse(raw), target, abort, deps))
-            : await runDeploy(job as Job<DeployJobData>, deployJobSchema.parse(raw), target, abort, deps);
-        deps.observe?.(target.name, result, performance.now() - started);
-        return result;
-      } catch (err) {
-        deps.observe?.(target.name, { outcome: 'failed', reason: err instanceof Error ? err.message : String(err) }, performance.now() - started);
-        throw err;
-      } finally {
-        await lock.release().catch((err: unknown) => logger.warn('could not release target lock', { error: err }));
-      }
-    });
+    return withLogContext(
+      { correlationId: raw.correlationId, jobId: job.id ?? '', target: raw.target },
+      async () => {
+        const target = byName.get(raw.target);
+        if (!target) {
+          // A job for a target removed from the config: nothing can deploy it.
+          return {
+            outcome: 'skipped',
+            reason: `target ${raw.target} is not in the config any more`,
+          };
+        }
+        const lock = await deps.locks.acquire(target.name, job.id ?? '');
+        if (!lock) {
+          const holder = await deps.locks.holder(target.name);
+          await job.updateProgress({
+            step: 'waiting',
+            message: `waiting for ${holder ?? 'another job'} to finish on ${target.name}`,
+          });
+          await job.moveToDelayed(Date.now() + (deps.lockRetryMs ?? 1000), token);
+          throw new DelayedError();
+        }
+        const started = performance.now();
+        const abort = AbortSignal.any([lock.lost, ...(signal ? [signal] : [])]);
+        try {
+          const result =
+            job.name === 'rollback'
+              ? await deps.rollback(
+                  context(
+                    job as Job<RollbackJobData>,
+                    rollbackJobSchema.parse(raw),
+                    target,
+                    abort,
+                    deps,
+                  ),
+                )
+              : await runDeploy(
+                  job as Job<DeployJobData>,
+                  deployJobSchema.parse(raw),
+                  target,
+                  abort,
+                  deps,
+                );
+          deps.observe?.(target.name, result, performance.now() - started);
+          return result;
+        } catch (err) {
+          deps.observe?.(
+            target.name,
+            { outcome: 'failed', reason: err instanceof Error ? err.message : String(err) },
+            performance.now() - started,
+          );
+          throw err;
+        } finally {
+          await lock
+            .release()
+            .catch((err: unknown) => logger.warn('could not release target lock', { error: err }));
+        }
+      },
+    );
   };
 }
 
-function context<D extends StepsData>(job: Job<D>, data: D, target: Target, signal: AbortSignal, deps: DeployProcessorDeps): RunContext<D> {
+function context<D extends StepsData>(
+  job: Job<D>,
+  data: D,
+  target: Target,
+  signal: AbortSignal,
+  deps: DeployProcessorDeps,
+): RunContext<D> {
   const observe = deps.observeStep;
-  return { job, data, target, signal, steps: new JobSteps(job, observe && ((step, status, ms) => observe(target.name, step, status, ms))) };
+  return {
+    job,
+    data,
+    target,
+    signal,
+    steps: new JobSteps(
+      job,
+      observe && ((step, status, ms) => observe(target.name, step, status, ms)),
+    ),
+  };
 }
 
 async function runDeploy(
@@ -114,9 +164,15 @@ async function runDeploy(
 }
 
 /** Superseded by a newer pipeline, or the sha already runs: the job ends without deploying. */
-async function guard(data: DeployJobData, state: TargetState): Promise<{ outcome: Outcome; reason: string } | null> {
+async function guard(
+  data: DeployJobData,
+  state: TargetState,
+): Promise<{ outcome: Outcome; reason: string } | null> {
   if (data.force) return null;
-  const [watermark, current] = await Promise.all([state.watermark(data.target), state.current(data.target)]);
+  const [watermark, current] = await Promise.all([
+    state.watermark(data.target),
+    state.current(data.target),
+  ]);
   if (watermark > data.pipelineId) {
     throw new StepSkipped(`superseded: pipeline ${watermark} is newer than ${data.pipelineId}`, {
       outcome: 'superseded',

@@ -1,8 +1,18 @@
 import type { Config, Target } from '../../src/config/schema.ts';
 import type { GitLabClient } from '../../src/gitlab/client.ts';
-import { changeCause, imageRefsFor, type KubeAdapter, type RolloutResult } from '../../src/kube/index.ts';
+import {
+  changeCause,
+  imageRefsFor,
+  type KubeAdapter,
+  type RolloutResult,
+} from '../../src/kube/index.ts';
 import { logger } from '../../src/log.ts';
-import type { DeleteSupersededResult, DeleteTagResult, ImageRegistry, PromoteResult } from '../../src/registry/index.ts';
+import type {
+  DeleteSupersededResult,
+  DeleteTagResult,
+  ImageRegistry,
+  PromoteResult,
+} from '../../src/registry/index.ts';
 import { imageTag } from '../../src/targets/match.ts';
 import { ImageNotFoundError } from './errors.ts';
 import { StepSkipped, type JobSteps } from './job-steps.ts';
@@ -40,7 +50,14 @@ export function releaseTag(target: Target, sha: string): string {
 }
 
 /** resolve: the release's tag must exist in every repository; its digest is recorded. */
-export async function resolve(deps: StepDeps, target: Target, sha: string, ref: string, signal: AbortSignal, waitMs: number): Promise<Release> {
+export async function resolve(
+  deps: StepDeps,
+  target: Target,
+  sha: string,
+  ref: string,
+  signal: AbortSignal,
+  waitMs: number,
+): Promise<Release> {
   const tag = releaseTag(target, sha);
   const digests: Record<string, string> = {};
   const started = Date.now();
@@ -51,7 +68,8 @@ export async function resolve(deps: StepDeps, target: Target, sha: string, ref: 
         digests[repo] = digest;
         break;
       }
-      if (Date.now() - started >= waitMs) throw new ImageNotFoundError(`${repo}:${tag}`, Date.now() - started);
+      if (Date.now() - started >= waitMs)
+        throw new ImageNotFoundError(`${repo}:${tag}`, Date.now() - started);
       logger.info('image not pushed yet; waiting', { image: `${repo}:${tag}` });
       await sleep(deps.imagePollMs ?? 3000, signal);
     }
@@ -72,8 +90,18 @@ export async function reportStart(
 ): Promise<Reported> {
   const project = target.gitlab.project;
   try {
-    await deps.gitlab.ensureEnvironment(project, { name: target.environment.name, tier: target.environment.tier, externalUrl: target.environment.url });
-    const d = await deps.gitlab.createDeployment(project, { environment: target.environment.name, sha: r.sha, ref: r.ref, tag: r.tag, status: 'running' });
+    await deps.gitlab.ensureEnvironment(project, {
+      name: target.environment.name,
+      tier: target.environment.tier,
+      externalUrl: target.environment.url,
+    });
+    const d = await deps.gitlab.createDeployment(project, {
+      environment: target.environment.name,
+      sha: r.sha,
+      ref: r.ref,
+      tag: r.tag,
+      status: 'running',
+    });
     if (target.commitStatus) {
       await deps.gitlab.setCommitStatus(project, r.sha, 'running', {
         name: `rollhook/${target.name}`,
@@ -86,8 +114,13 @@ export async function reportStart(
     return { deploymentId: d.id };
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
-    logger.warn('could not report the deployment to GitLab; the rollout goes on', { error: message });
-    throw new StepSkipped(`GitLab reporting failed: ${message}`, { deploymentId: null, error: message } satisfies Reported);
+    logger.warn('could not report the deployment to GitLab; the rollout goes on', {
+      error: message,
+    });
+    throw new StepSkipped(`GitLab reporting failed: ${message}`, {
+      deploymentId: null,
+      error: message,
+    } satisfies Reported);
   }
 }
 
@@ -95,7 +128,14 @@ export async function reportStart(
 export async function reportEnd(
   deps: StepDeps,
   target: Target,
-  r: { sha: string; ref: string; tag: boolean; pipelineId?: number; deploymentId: number | null; jobUrl?: string },
+  r: {
+    sha: string;
+    ref: string;
+    tag: boolean;
+    pipelineId?: number;
+    deploymentId: number | null;
+    jobUrl?: string;
+  },
   status: 'success' | 'failed',
   description: string,
 ): Promise<{ deployment: string; commitStatus: string }> {
@@ -105,7 +145,15 @@ export async function reportEnd(
   try {
     let id = r.deploymentId;
     // The start report failed: GitLab may be back, so create the deployment now.
-    id ??= (await deps.gitlab.createDeployment(project, { environment: target.environment.name, sha: r.sha, ref: r.ref, tag: r.tag, status: 'running' })).id;
+    id ??= (
+      await deps.gitlab.createDeployment(project, {
+        environment: target.environment.name,
+        sha: r.sha,
+        ref: r.ref,
+        tag: r.tag,
+        status: 'running',
+      })
+    ).id;
     await deps.gitlab.updateDeployment(project, id, status);
     out.deployment = `deployment ${id} ${status}`;
   } catch (err) {
@@ -138,7 +186,12 @@ export interface Patched {
 }
 
 /** patch: the Deployment's containers to the release's images, with the change-cause. */
-export async function patch(deps: StepDeps, target: Target, images: Record<string, string>, cause: string): Promise<Patched> {
+export async function patch(
+  deps: StepDeps,
+  target: Target,
+  images: Record<string, string>,
+  cause: string,
+): Promise<Patched> {
   const r = await deps.kube.setImages(target.kubernetes, images, cause);
   return { previousImages: r.previousImages, changed: r.changed };
 }
@@ -146,21 +199,42 @@ export async function patch(deps: StepDeps, target: Target, images: Record<strin
 export type Watched = Pick<RolloutResult, 'outcome' | 'reason' | 'message'>;
 
 /** watch: the rollout, by `kubectl rollout status` rules, with progress on the job. */
-export async function watch(deps: StepDeps, target: Target, steps: JobSteps<object>, step: string, signal: AbortSignal): Promise<Watched> {
+export async function watch(
+  deps: StepDeps,
+  target: Target,
+  steps: JobSteps<object>,
+  step: string,
+  signal: AbortSignal,
+): Promise<Watched> {
   const r = await deps.kube.waitForRollout(target.kubernetes, {
     timeoutMs: target.rollout.timeout,
     signal,
     onProgress: (p) => {
-      void steps.progress({ step, message: p.message, desired: p.desired, updated: p.updated, ready: p.ready, available: p.available, hints: p.hints }).catch(() => undefined);
+      void steps
+        .progress({
+          step,
+          message: p.message,
+          desired: p.desired,
+          updated: p.updated,
+          ready: p.ready,
+          available: p.available,
+          hints: p.hints,
+        })
+        .catch(() => undefined);
     },
   });
   return { outcome: r.outcome, reason: r.reason, message: r.message };
 }
 
 /** promote: `prod` -> the release's manifest in every repository (a manifest copy, no layers). */
-export async function promote(deps: StepDeps, target: Target, tag: string): Promise<Record<string, PromoteResult>> {
+export async function promote(
+  deps: StepDeps,
+  target: Target,
+  tag: string,
+): Promise<Record<string, PromoteResult>> {
   const out: Record<string, PromoteResult> = {};
-  for (const repo of repositories(target)) out[repo] = await deps.registry.promote(repo, tag, target.images.promoteTo);
+  for (const repo of repositories(target))
+    out[repo] = await deps.registry.promote(repo, tag, target.images.promoteTo);
   return out;
 }
 
@@ -168,16 +242,27 @@ export async function promote(deps: StepDeps, target: Target, tag: string): Prom
  * clean: the digest `prod` pointed at before is deleted, unless a safety rule keeps it
  * (same digest, protected tag, a live Deployment of any target runs it, retention).
  */
-export async function clean(deps: StepDeps, target: Target, promoted: Record<string, PromoteResult>): Promise<Record<string, DeleteSupersededResult>> {
+export async function clean(
+  deps: StepDeps,
+  target: Target,
+  promoted: Record<string, PromoteResult>,
+): Promise<Record<string, DeleteSupersededResult>> {
   if (!target.images.deleteSuperseded) throw new StepSkipped('images.deleteSuperseded is off');
-  const candidates = Object.entries(promoted).filter(([, p]) => p.previousDigest && p.previousDigest !== p.newDigest);
+  const candidates = Object.entries(promoted).filter(
+    ([, p]) => p.previousDigest && p.previousDigest !== p.newDigest,
+  );
   if (candidates.length === 0) {
-    throw new StepSkipped('nothing superseded: prod already pointed at the new digest or did not exist', {});
+    throw new StepSkipped(
+      'nothing superseded: prod already pointed at the new digest or did not exist',
+      {},
+    );
   }
   // What runs now, after the rollout, in every target that uses one of these repositories
   // (a delete is per repository, so targets of other repositories cannot be running it).
   const repos = new Set(candidates.map(([repo]) => repo));
-  const sharing = deps.config.targets.filter((t) => Object.values(t.kubernetes.containers).some((r) => repos.has(r)));
+  const sharing = deps.config.targets.filter((t) =>
+    Object.values(t.kubernetes.containers).some((r) => repos.has(r)),
+  );
   const running = await deps.kube.runningDigests(sharing.map((t) => t.kubernetes));
   const out: Record<string, DeleteSupersededResult> = {};
   for (const [repo, p] of candidates) {
@@ -195,23 +280,34 @@ export async function clean(deps: StepDeps, target: Target, promoted: Record<str
 }
 
 /** After a failed rollout: the failed release's tag goes (only that tag; other tags on its digest stay). */
-export async function deleteFailed(deps: StepDeps, target: Target, tag: string): Promise<Record<string, DeleteTagResult>> {
+export async function deleteFailed(
+  deps: StepDeps,
+  target: Target,
+  tag: string,
+): Promise<Record<string, DeleteTagResult>> {
   if (!target.images.deleteOnFailure) throw new StepSkipped('images.deleteOnFailure is off');
   const out: Record<string, DeleteTagResult> = {};
   for (const repo of repositories(target)) out[repo] = await deps.registry.deleteTag(repo, tag);
   return out;
 }
 
-export function cause(action: 'deploy' | 'rollback', c: { sha: string; pipelineId?: number; user?: string; source?: string }): string {
+export function cause(
+  action: 'deploy' | 'rollback',
+  c: { sha: string; pipelineId?: number; user?: string; source?: string },
+): string {
   return changeCause({ action, ...c });
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
-      clearTimeout(t);
-      reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
-    }, { once: true });
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+      },
+      { once: true },
+    );
   });
 }

@@ -59,7 +59,9 @@ export function gitlabWebhookRoute(deps: WebhookDeps): Router {
         sendProblem(res, {
           status: 401,
           title: 'Unauthorized',
-          detail: token ? 'X-Gitlab-Token matches no configured webhook secret' : 'X-Gitlab-Token header is missing',
+          detail: token
+            ? 'X-Gitlab-Token matches no configured webhook secret'
+            : 'X-Gitlab-Token header is missing',
         });
         return;
       }
@@ -70,14 +72,22 @@ export function gitlabWebhookRoute(deps: WebhookDeps): Router {
         json = JSON.parse(body.toString('utf8'));
       } catch (err) {
         observe('invalid');
-        sendProblem(res, { status: 400, title: 'Bad Request', detail: `body is not valid JSON: ${(err as Error).message}` });
+        sendProblem(res, {
+          status: 400,
+          title: 'Bad Request',
+          detail: `body is not valid JSON: ${(err as Error).message}`,
+        });
         return;
       }
 
       const event = req.get('x-gitlab-event');
       if (!event) {
         observe('invalid');
-        sendProblem(res, { status: 400, title: 'Bad Request', detail: 'X-Gitlab-Event header is missing' });
+        sendProblem(res, {
+          status: 400,
+          title: 'Bad Request',
+          detail: 'X-Gitlab-Event header is missing',
+        });
         return;
       }
       if (event !== 'Pipeline Hook') {
@@ -96,19 +106,27 @@ export function gitlabWebhookRoute(deps: WebhookDeps): Router {
       const forProject = authorized.filter((t) => projectMatches(t, pipeline.project));
       if (forProject.length === 0) {
         observe('ignored');
-        res.status(200).json({ ignored: `no target for project ${pipeline.project.path_with_namespace} (${pipeline.project.id}) uses this secret` });
+        res.status(200).json({
+          ignored: `no target for project ${pipeline.project.path_with_namespace} (${pipeline.project.id}) uses this secret`,
+        });
         return;
       }
       const signed = checkSignatures(forProject, req, body);
       if (signed.targets.length === 0) {
         observe('unauthorized');
-        sendProblem(res, { status: 401, title: 'Unauthorized', detail: `signature check failed: ${signed.reasons.join('; ')}` });
+        sendProblem(res, {
+          status: 401,
+          title: 'Unauthorized',
+          detail: `signature check failed: ${signed.reasons.join('; ')}`,
+        });
         return;
       }
 
       try {
         const outcome = await enqueueFor(signed.targets, pipeline, req.correlationId, enqueuer);
-        const queued = outcome.deploys.some((d) => d.result === 'queued') || outcome.cleanups.some((c) => c.result === 'queued');
+        const queued =
+          outcome.deploys.some((d) => d.result === 'queued') ||
+          outcome.cleanups.some((c) => c.result === 'queued');
         logger.info('pipeline webhook', {
           pipelineId: pipeline.object_attributes.id,
           status: pipeline.object_attributes.status,
@@ -121,16 +139,28 @@ export function gitlabWebhookRoute(deps: WebhookDeps): Router {
         });
         observe(queued ? 'queued' : 'ignored');
         const deployed = outcome.deploys.filter((d) => d.result !== 'skipped');
-        const body: Record<string, unknown> = { deploys: outcome.deploys, cleanups: outcome.cleanups };
+        const body: Record<string, unknown> = {
+          deploys: outcome.deploys,
+          cleanups: outcome.cleanups,
+        };
         if (!deployed.some((d) => d.result === 'queued')) {
-          body.ignored = outcome.deploys.map((d) => `${d.target}: ${d.result === 'skipped' ? d.reason : `${d.result}${d.reason ? `: ${d.reason}` : ''}`}`).join('; ');
+          body.ignored = outcome.deploys
+            .map(
+              (d) =>
+                `${d.target}: ${d.result === 'skipped' ? d.reason : `${d.result}${d.reason ? `: ${d.reason}` : ''}`}`,
+            )
+            .join('; ');
         }
         res.status(queued ? 202 : 200).json(body);
       } catch (err) {
         // Redis is down: a 503 makes GitLab show the failure; nothing was half-accepted.
         observe('error');
         logger.error('could not queue webhook', { error: err });
-        sendProblem(res, { status: 503, title: 'Service Unavailable', detail: 'the queue is unavailable; GitLab may retry this delivery' });
+        sendProblem(res, {
+          status: 503,
+          title: 'Service Unavailable',
+          detail: 'the queue is unavailable; GitLab may retry this delivery',
+        });
       }
     },
   );
@@ -140,12 +170,20 @@ export function gitlabWebhookRoute(deps: WebhookDeps): Router {
     const e = err as { type?: string; status?: number; message?: string; limit?: number };
     if (e.type === 'entity.too.large') {
       observe('invalid');
-      sendProblem(res, { status: 413, title: 'Content Too Large', detail: `body is over the ${e.limit ?? config.server.bodyLimit} byte limit (server.bodyLimit)` });
+      sendProblem(res, {
+        status: 413,
+        title: 'Content Too Large',
+        detail: `body is over the ${e.limit ?? config.server.bodyLimit} byte limit (server.bodyLimit)`,
+      });
       return;
     }
     if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
       observe('invalid');
-      sendProblem(res, { status: e.status, title: 'Bad Request', detail: e.message ?? 'bad request' });
+      sendProblem(res, {
+        status: e.status,
+        title: 'Bad Request',
+        detail: e.message ?? 'bad request',
+      });
       return;
     }
     next(err);
@@ -153,7 +191,11 @@ export function gitlabWebhookRoute(deps: WebhookDeps): Router {
   return r;
 }
 
-function checkSignatures(targets: Target[], req: Request, body: Buffer): { targets: Target[]; reasons: string[] } {
+function checkSignatures(
+  targets: Target[],
+  req: Request,
+  body: Buffer,
+): { targets: Target[]; reasons: string[] } {
   const ok: Target[] = [];
   const reasons: string[] = [];
   for (const t of targets) {
@@ -163,7 +205,11 @@ function checkSignatures(targets: Target[], req: Request, body: Buffer): { targe
     }
     const check = verifyStandardSignature(
       t.gitlab.signingSecret,
-      { id: req.get('webhook-id'), timestamp: req.get('webhook-timestamp'), signature: req.get('webhook-signature') },
+      {
+        id: req.get('webhook-id'),
+        timestamp: req.get('webhook-timestamp'),
+        signature: req.get('webhook-signature'),
+      },
       body,
     );
     if (check.ok) ok.push(t);
@@ -191,7 +237,12 @@ async function enqueueFor(
         ref: a.ref,
         tag: a.tag,
         pipelineId: a.id,
-        trigger: { kind: 'webhook', user: event.user?.username, pipelineUrl: a.url, pipelineSource: a.source },
+        trigger: {
+          kind: 'webhook',
+          user: event.user?.username,
+          pipelineUrl: a.url,
+          pipelineSource: a.source,
+        },
         force: false,
         correlationId,
         requestedAt: new Date().toISOString(),
@@ -201,7 +252,14 @@ async function enqueueFor(
       deploys.push({ target: target.name, result: 'skipped', reason: d.reason });
     }
     if (d.cleanupCi) {
-      const r = await enqueuer.cleanupCi({ target: target.name, pipelineId: a.id, sha: a.sha, ref: a.ref, status: a.status, correlationId });
+      const r = await enqueuer.cleanupCi({
+        target: target.name,
+        pipelineId: a.id,
+        sha: a.sha,
+        ref: a.ref,
+        status: a.status,
+        correlationId,
+      });
       cleanups.push({ target: target.name, ...r });
     }
   }

@@ -16,7 +16,12 @@ export const PIPELINE_STATUSES = [
   'scheduled',
 ] as const;
 
-export const TERMINAL_STATUSES: ReadonlySet<string> = new Set(['success', 'failed', 'canceled', 'skipped']);
+export const TERMINAL_STATUSES: ReadonlySet<string> = new Set([
+  'success',
+  'failed',
+  'canceled',
+  'skipped',
+]);
 
 /**
  * The parts of GitLab's Pipeline Hook payload rollhook reads. Unknown fields are allowed
@@ -48,6 +53,8 @@ export type PipelineEvent = z.infer<typeof pipelineEventSchema>;
 
 /** Just enough of any event to find the project whose secrets authenticate it. */
 export const projectRefSchema = z.object({
-  project: z.object({ id: z.number().optional(), path_with_namespace: z.string().optional() }).optional(),
+  project: z
+    .object({ id: z.number().optional(), path_with_namespace: z.string().optional() })
+    .optional(),
   project_id: z.number().optional(),
 });

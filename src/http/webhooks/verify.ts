@@ -26,16 +26,28 @@ const TOLERANCE_S = 5 * 60;
  */
 export function verifyStandardSignature(
   secret: string,
-  headers: { id?: string | undefined; timestamp?: string | undefined; signature?: string | undefined },
+  headers: {
+    id?: string | undefined;
+    timestamp?: string | undefined;
+    signature?: string | undefined;
+  },
   body: Buffer,
   nowS = Math.floor(Date.now() / 1000),
 ): SignatureCheck {
   const { id, timestamp, signature } = headers;
-  if (!id || !timestamp || !signature) return { ok: false, reason: 'webhook-id, webhook-timestamp and webhook-signature headers are required' };
+  if (!id || !timestamp || !signature)
+    return {
+      ok: false,
+      reason: 'webhook-id, webhook-timestamp and webhook-signature headers are required',
+    };
   const ts = Number(timestamp);
-  if (!Number.isInteger(ts) || Math.abs(nowS - ts) > TOLERANCE_S) return { ok: false, reason: 'webhook-timestamp is outside the 5 minute tolerance' };
+  if (!Number.isInteger(ts) || Math.abs(nowS - ts) > TOLERANCE_S)
+    return { ok: false, reason: 'webhook-timestamp is outside the 5 minute tolerance' };
   const key = Buffer.from(secret.slice('whsec_'.length), 'base64');
-  const expected = createHmac('sha256', key).update(`${id}.${timestamp}.`).update(body).digest('base64');
+  const expected = createHmac('sha256', key)
+    .update(`${id}.${timestamp}.`)
+    .update(body)
+    .digest('base64');
   const ok = signature
     .split(' ')
     .some((s) => s.startsWith('v1,') && safeEqual(s.slice(3), expected));
