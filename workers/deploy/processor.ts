@@ -1,4 +1,4 @@
-import { DelayedError, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { Config, Target } from '../../src/config/schema.ts';
 import { logger, withLogContext } from '../../src/log.ts';
 import {
@@ -96,11 +96,16 @@ export function makeDeployProcessor(deps: DeployProcessorDeps) {
           deps.observe?.(target.name, result, performance.now() - started);
           return result;
         } catch (err) {
-          deps.observe?.(
-            target.name,
-            { outcome: 'failed', reason: err instanceof Error ? err.message : String(err) },
-            performance.now() - started,
-          );
+          // An attempt BullMQ will run again is not an outcome yet; count only the last one.
+          const final =
+            err instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+          if (final) {
+            deps.observe?.(
+              target.name,
+              { outcome: 'failed', reason: err instanceof Error ? err.message : String(err) },
+              performance.now() - started,
+            );
+          }
           throw err;
         } finally {
           await lock
