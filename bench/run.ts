@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const benches = ['ingest.ts', 'promote.ts', 'rollout.ts'];
+const benches = ['ingest.ts', 'promote.ts', 'rollout.ts', 'deploy.ts'];
 const dir = fileURLToPath(new URL('.', import.meta.url));
 let failed = 0;
 for (const b of benches) {
