@@ -334,7 +334,9 @@ async function main(): Promise<void> {
     stops.push({ name: 'control plane', stop: () => cluster.stop() });
     say(`control plane ready in ${cluster.startSeconds.toFixed(1)} s`);
 
-    const shas = [fakeSha(), fakeSha()] as const;
+    // prod runs the first; the printed curl deploys the second; the third is for a redeploy
+    // with the CLI, after which a rollback returns to the second (kept: keepReleases 1).
+    const shas = [fakeSha(), fakeSha(), fakeSha()] as const;
     const brokenSha = fakeSha();
     const pods = await startPodReadiness(cluster.kubeconfigPath, {
       // The kubelet stand-in never readies the broken release, nor any tag saying `broken`.
@@ -392,7 +394,9 @@ async function main(): Promise<void> {
           commits: [...shas, brokenSha].map((sha) => ({ sha, refs: [SAMPLE.ref] })),
           pipelines: [
             ...shas.map((sha, i) => ({
-              id: 101 + i,
+              // 101, 102, then 104: the broken pipeline (103) comes between, so the third release,
+              // deployed after it, is the newer pipeline.
+              id: [101, 102, 104][i] ?? 105 + i,
               sha,
               ref: SAMPLE.ref,
               status: 'success' as const,
@@ -545,6 +549,10 @@ async function main(): Promise<void> {
         `Deploy ${shas[1].slice(0, 8)} (a green pipeline on ${SAMPLE.ref}) to ${SAMPLE.namespace}/${SAMPLE.deployment}:`,
         `  ${curlCommand(env.webhookUrl, hookSecret, deployFile)}`,
         `A rollout that fails and is rolled back: the same with --data-binary @${brokenFile}`,
+        `Then, with the CLI: export ROLLHOOK_URL=${env.apiUrl} ROLLHOOK_TOKEN=${env.apiToken ?? '<a token of your config>'}`,
+        `  npx rollhook deploy ${env.targets[0]?.name ?? SAMPLE.name} --sha ${shas[2]} --wait    # deploy another release`,
+        `  npx rollhook rollback ${env.targets[0]?.name ?? SAMPLE.name} --wait                     # back to the previous one`,
+        `  npx rollhook status; npx rollhook history ${env.targets[0]?.name ?? SAMPLE.name}`,
         `Dashboard: ${env.dashboardUrl} (${login})`,
         `Kubeconfig: ${cluster.kubeconfigPath}  e.g. ${kubectl} --kubeconfig ${cluster.kubeconfigPath} -n ${SAMPLE.namespace} get deploy,rs,pods`,
         `Everything else (API token, registry, GitLab calls at ${gitlab.url}/-/calls): ${join(dir, 'env.json')}; rollhook's log: ${rollhook.logFile}`,
@@ -626,6 +634,8 @@ function generatedConfig(o: {
           promoteTo: 'prod',
           deleteSuperseded: true,
           deleteOnFailure: true,
+          // one earlier release stays, so `rollhook rollback` has an image to return to
+          keepReleases: 1,
           waitForImage: '10s',
         },
         rollout: { timeout: '2m', rollbackOnFailure: true },

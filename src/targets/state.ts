@@ -6,8 +6,10 @@ export const releaseSchema = z.object({
   sha: z.string(),
   ref: z.string(),
   pipelineId: z.number().int().nonnegative(),
-  /** digest the release's tag resolved to */
+  /** digest the release's tag resolved to (the first repository's) */
   digest: z.string().optional(),
+  /** repository -> digest, for every repository of the target */
+  digests: z.record(z.string(), z.string()).optional(),
   /** container -> image reference as set on the Deployment */
   images: z.record(z.string(), z.string()),
   deployedAt: z.string(),

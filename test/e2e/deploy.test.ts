@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { deployJobSchema } from '../../src/queue/jobs.ts';
 import type { Queues } from '../../src/queue/queues.ts';
@@ -53,7 +53,9 @@ const names = [
   'loop',
   'denied',
   'cleanup',
+  'keep',
 ] as const;
+const API_TOKEN = `api-${randomBytes(8).toString('hex')}`;
 
 async function prepare(name: string, i: number): Promise<Scenario> {
   const { apps, core } = adminClients(cluster.kubeconfig);
@@ -131,6 +133,15 @@ beforeAll(async () => {
       },
     ],
     worker: { concurrency: 4, lockTtl: '5s' },
+    api: {
+      tokens: [
+        {
+          name: 'ops',
+          sha256: createHash('sha256').update(API_TOKEN).digest('hex'),
+          actions: ['read', 'deploy', 'rollback'],
+        },
+      ],
+    },
     targets: Object.values(scenarios).map((s) => ({
       name: s.name,
       gitlab: { project: s.path, webhookSecret: '${E2E_HOOK_SECRET}', refs: ['main'] },
@@ -147,6 +158,7 @@ beforeAll(async () => {
         ...(s.name === 'cleanup'
           ? { ciTags: ['ci-{sha}'], ciRepository: `${registry.host}/${s.repo}-ci` }
           : {}),
+        ...(s.name === 'keep' ? { keepReleases: 1 } : {}),
       },
       rollout: { timeout: '60s' },
       commitStatus: s.commitStatus ?? false,
@@ -206,7 +218,7 @@ describe('a green pipeline', () => {
     ]);
     for (const st of Object.values(steps)) expect(st.status).toBe('done');
     expect(steps.clean?.result).toMatchObject({
-      [`${registry.host}/${s.repo}`]: { deleted: true },
+      [`${registry.host}/${s.repo}`]: { superseded: { deleted: true } },
     });
 
     const deployments = contract.deployments(s.projectId);
@@ -440,5 +452,48 @@ describe('CI image cleanup', () => {
     }
     expect(await listTags(registry.url, registry.users.admin, ciRepo)).toEqual(['cache-main']);
     expect(await resolve(registry.url, registry.users.admin, ciRepo, 'cache-main')).toBe(digest);
+  });
+});
+
+describe('retention and rollback', () => {
+  it('keepReleases keeps the releases rollhook deployed, deletes the one leaving the window, and a rollback returns to a kept one', async () => {
+    const s = scenarios.keep!;
+    const tags = async () => (await listTags(registry.url, registry.users.admin, s.repo)).sort();
+    const [initial, a, b] = s.shas as [string, string, string];
+    const c = randomSha();
+    s.digests[c] = await pushRandomImage(registry.url, registry.users.admin, s.repo, `prod-${c}`);
+    const deploy = async (sha: string, id: number) => {
+      contract.addPipeline(s.projectId, {
+        id,
+        sha,
+        ref: 'main',
+        status: 'success',
+        source: 'push',
+      });
+      const job = await waitForJob(queues, `deploy-keep-${id}`, ['completed', 'failed']);
+      expect(job.returnvalue, job.failedReason).toMatchObject({ outcome: 'success', sha });
+    };
+    // The image prod had before rollhook deployed anything is no recorded release: it goes.
+    await deploy(a, 7301);
+    expect(await tags()).toEqual(['prod', `prod-${a}`, `prod-${b}`, `prod-${c}`].sort());
+    // a was released: kept for rollback while it is the newest earlier release.
+    await deploy(b, 7302);
+    expect(await tags()).toEqual(['prod', `prod-${a}`, `prod-${b}`, `prod-${c}`].sort());
+    // c supersedes b (kept); a leaves the window and is deleted.
+    await deploy(c, 7303);
+    expect(await tags()).toEqual(['prod', `prod-${b}`, `prod-${c}`].sort());
+    expect(initial).not.toBe(a);
+
+    const res = await fetch(`${url}/api/v1/targets/keep/rollback`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${API_TOKEN}`, 'Content-Type': 'application/json' },
+      body: '{}',
+    });
+    expect(res.status).toBe(202);
+    const { jobId } = (await res.json()) as { jobId: string };
+    const job = await waitForJob(queues, jobId, ['completed', 'failed']);
+    expect(job.returnvalue, job.failedReason).toMatchObject({ outcome: 'success', sha: b });
+    expect(await deploymentImage(s)).toBe(`${registry.host}/${s.repo}:prod-${b}`);
+    expect(await resolve(registry.url, registry.users.admin, s.repo, 'prod')).toBe(s.digests[b]);
   });
 });

@@ -38,7 +38,7 @@ const envSchema = z.strictObject({
       deployment: z.string(),
       container: z.string(),
       repository: z.string(),
-      shas: z.array(z.string().regex(/^[0-9a-f]{40}$/)).length(2),
+      shas: z.array(z.string().regex(/^[0-9a-f]{40}$/)).length(3),
       brokenSha: z.string().regex(/^[0-9a-f]{40}$/),
     }),
   ),
@@ -251,6 +251,30 @@ describe('npm run sandbox', () => {
     expect(
       await resolveTag(s.env.registry.url, creds, repoPath(t), `prod-${t.brokenSha}`),
     ).toBeNull();
+  }, 90_000);
+
+  it('with the printed CLI lines: deploys the third release, then rolls back to the second', async () => {
+    const t = s.env.targets[0]!;
+    const [, second, third] = t.shas as [string, string, string];
+    const cli = async (args: string[]) => {
+      const p = spawnNode('bin/rollhook.ts', args, {
+        ROLLHOOK_URL: s.env.apiUrl,
+        ROLLHOOK_TOKEN: s.env.apiToken ?? '',
+      });
+      const exit = await p.exited;
+      return { code: exit.code, out: p.output() };
+    };
+    expect(s.proc.output()).toContain(`rollhook deploy ${t.name} --sha ${third} --wait`);
+    const deployed = await cli(['deploy', t.name, '--sha', third, '--wait']);
+    expect(deployed.code, deployed.out).toBe(0);
+    expect(await deploymentImage(s.env)).toBe(`${t.repository}:prod-${third}`);
+    // keepReleases 1: the release it superseded stays for the rollback.
+    const secondDigest = await resolveTag(s.env.registry.url, creds, repoPath(t), `prod-${second}`);
+    expect(secondDigest).toMatch(/^sha256:/);
+    const rolledBack = await cli(['rollback', t.name, '--wait']);
+    expect(rolledBack.code, rolledBack.out).toBe(0);
+    expect(await deploymentImage(s.env)).toBe(`${t.repository}:prod-${second}`);
+    expect(await resolveTag(s.env.registry.url, creds, repoPath(t), 'prod')).toBe(secondDigest);
   }, 90_000);
 
   it('refuses a second sandbox on the same directory', async () => {

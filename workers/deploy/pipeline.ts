@@ -77,7 +77,9 @@ export function makeDeployPipeline(deps: PipelineDeps) {
       }
       live = true;
       const promoted = await steps.run('promote', () => promote(deps, target, release.tag));
-      await steps.run('clean', () => clean(deps, target, promoted));
+      await steps.run('clean', async () =>
+        clean(deps, target, promoted, await previousReleases(deps.state, target.name, data.sha)),
+      );
       await steps.run('finish', () =>
         reportEnd(
           deps,
@@ -287,6 +289,7 @@ export function makeRollbackPipeline(deps: PipelineDeps) {
           ref: chosen.ref,
           pipelineId: chosen.pipelineId,
           digest: release.digests[primary],
+          digests: release.digests,
           images: release.images,
           deployedAt: new Date().toISOString(),
           jobId: ctx.job.id ?? '',
@@ -300,6 +303,15 @@ export function makeRollbackPipeline(deps: PipelineDeps) {
       throw forBullMQ(err);
     }
   };
+}
+
+/** Releases deployed before this one, newest first (this one is recorded after clean). */
+async function previousReleases(
+  state: TargetState,
+  target: string,
+  sha: string,
+): Promise<StoredRelease[]> {
+  return (await state.releases(target)).filter((r) => r.sha !== sha);
 }
 
 /** The release to return to: the named sha, or the newest release that is not the current one. */
@@ -334,6 +346,7 @@ function storedRelease(
     ref: data.ref,
     pipelineId: data.pipelineId,
     digest,
+    digests: release.digests,
     images: release.images,
     deployedAt: new Date().toISOString(),
     jobId: job.id ?? '',

@@ -14,6 +14,7 @@ import type {
   PromoteResult,
 } from '../../src/registry/index.ts';
 import { imageTag } from '../../src/targets/match.ts';
+import type { Release as StoredRelease } from '../../src/targets/state.ts';
 import { ImageNotFoundError } from './errors.ts';
 import { StepSkipped, type JobSteps } from './job-steps.ts';
 
@@ -238,20 +239,38 @@ export async function promote(
   return out;
 }
 
+/** What clean did for one repository: the superseded digest, and a release that left the window. */
+export interface Cleaned {
+  superseded?: DeleteSupersededResult;
+  /** the release that fell out of the `keepReleases` window, deleted through the same rules */
+  expired?: DeleteSupersededResult & { sha: string };
+}
+
 /**
- * clean: the digest `prod` pointed at before is deleted, unless a safety rule keeps it
- * (same digest, protected tag, a live Deployment of any target runs it, retention).
+ * clean: the digest `prod` pointed at before is deleted unless a safety rule keeps it (same
+ * digest, protected tag, a live Deployment of a target using the repository runs it, an index
+ * holds it) or retention does: `keepReleases` keeps the N releases rollhook deployed before
+ * this one, by deploy history (`previous`, newest first) rather than image age, so an image
+ * pushed but never released is never what a rollback needs. The release that falls out of the
+ * window is deleted too.
  */
 export async function clean(
   deps: StepDeps,
   target: Target,
   promoted: Record<string, PromoteResult>,
-): Promise<Record<string, DeleteSupersededResult>> {
+  previous: readonly StoredRelease[],
+): Promise<Record<string, Cleaned>> {
   if (!target.images.deleteSuperseded) throw new StepSkipped('images.deleteSuperseded is off');
-  const candidates = Object.entries(promoted).filter(
-    ([, p]) => p.previousDigest && p.previousDigest !== p.newDigest,
-  );
-  if (candidates.length === 0) {
+  const keep = target.images.keepReleases;
+  const kept = previous.slice(0, keep);
+  const expired = keep > 0 ? previous[keep] : undefined;
+  const work = Object.entries(promoted).flatMap(([repo, p]) => {
+    const superseded =
+      p.previousDigest && p.previousDigest !== p.newDigest ? p.previousDigest : undefined;
+    const gone = expired ? digestIn(expired, repo) : undefined;
+    return superseded || gone ? [{ repo, newDigest: p.newDigest, superseded, gone }] : [];
+  });
+  if (work.length === 0) {
     throw new StepSkipped(
       'nothing superseded: prod already pointed at the new digest or did not exist',
       {},
@@ -259,24 +278,47 @@ export async function clean(
   }
   // What runs now, after the rollout, in every target that uses one of these repositories
   // (a delete is per repository, so targets of other repositories cannot be running it).
-  const repos = new Set(candidates.map(([repo]) => repo));
+  const repos = new Set(work.map((w) => w.repo));
   const sharing = deps.config.targets.filter((t) =>
     Object.values(t.kubernetes.containers).some((r) => repos.has(r)),
   );
   const running = await deps.kube.runningDigests(sharing.map((t) => t.kubernetes));
-  const out: Record<string, DeleteSupersededResult> = {};
-  for (const [repo, p] of candidates) {
+  const out: Record<string, Cleaned> = {};
+  for (const w of work) {
+    const keptDigests = new Set(
+      kept.map((r) => digestIn(r, w.repo)).filter((d): d is string => Boolean(d)),
+    );
     const ctx = {
-      newDigest: p.newDigest,
+      newDigest: w.newDigest,
       protectedTags: [target.images.promoteTo],
       runningDigests: running,
-      keepReleases: target.images.keepReleases,
+      keepReleases: 0,
       releaseTagPattern: target.images.tag.replaceAll('{sha}', '*'),
     };
-    out[repo] = await deps.registry.deleteSuperseded(repo, p.previousDigest ?? '', ctx);
-    if (target.images.keepReleases > 0) await deps.registry.pruneReleases(repo, ctx);
+    const result: Cleaned = {};
+    if (w.superseded) {
+      result.superseded = keptDigests.has(w.superseded)
+        ? {
+            deleted: false,
+            rule: 'retention',
+            reason: `${w.superseded} is one of the ${keep} releases kept for rollback (images.keepReleases)`,
+          }
+        : await deps.registry.deleteSuperseded(w.repo, w.superseded, ctx);
+    }
+    if (w.gone && expired && !keptDigests.has(w.gone) && w.gone !== w.superseded) {
+      result.expired = {
+        sha: expired.sha,
+        ...(await deps.registry.deleteSuperseded(w.repo, w.gone, ctx)),
+      };
+    }
+    out[w.repo] = result;
   }
   return out;
+}
+
+/** The digest a recorded release ran from a repository. */
+function digestIn(r: StoredRelease, repo: string): string | undefined {
+  return r.digests?.[repo];
 }
 
 /** After a failed rollout: the failed release's tag goes (only that tag; other tags on its digest stay). */
