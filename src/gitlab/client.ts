@@ -26,6 +26,7 @@ import {
   deploymentSchema,
   environmentListSchema,
   environmentSchema,
+  pipelineDetailSchema,
   pipelineListSchema,
   type EnvironmentTier,
 } from './responses.ts';
@@ -59,6 +60,8 @@ export interface PipelineSummary {
   ref: string;
   /** `push`, `web`, … `external` for pipelines made by commit statuses */
   source: string | undefined;
+  /** the ref is a tag (GitLab deployments need to know) */
+  tag: boolean;
 }
 
 export interface GitLabClient {
@@ -122,6 +125,14 @@ export function createGitLabClient(
   const environments = new Environments(resource);
   const commits = new Commits(resource);
   const pipelines = new Pipelines(resource);
+  // The list entity lacks `tag`; the single pipeline has it.
+  const summary = async (
+    op: GitLabOperation,
+    p: { id: number; sha: string; ref: string; source?: string | undefined },
+  ): Promise<PipelineSummary> => {
+    const detail = parse(op, pipelineDetailSchema, await pipelines.show(op.project, p.id));
+    return { id: p.id, sha: p.sha, ref: p.ref, source: p.source, tag: detail.tag };
+  };
   const retry = { ...DEFAULT_RETRY, ...options.retry };
 
   /** Runs one operation with retries; whatever escapes is a typed GitLab error (or a bug). */
@@ -314,7 +325,7 @@ export function createGitLabClient(
           }),
         );
         const p = list[0];
-        return p ? { id: p.id, sha: p.sha, ref: p.ref, source: p.source } : null;
+        return p ? summary(op, p) : null;
       });
     },
 
@@ -334,7 +345,7 @@ export function createGitLabClient(
           }),
         );
         const p = list[0];
-        return p ? { id: p.id, sha: p.sha, ref: p.ref, source: p.source } : null;
+        return p ? summary(op, p) : null;
       });
     },
   };

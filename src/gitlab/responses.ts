@@ -33,6 +33,8 @@ export const pipelineSchema = z.looseObject({
   source: z.string().optional(),
 });
 export const pipelineListSchema = z.array(pipelineSchema);
+/** GET of one pipeline: the detailed entity, which also says whether the ref is a tag. */
+export const pipelineDetailSchema = pipelineSchema.extend({ tag: z.boolean() });
 
 export const commitStatusSchema = z.looseObject({
   id: z.number().int(),

@@ -20,6 +20,7 @@ const READ_TOKEN = 'glpat-reporter-1a2b3c';
 const SHA = 'a91957a858320c0e17f3a0eca7cfacbff50ea29a';
 const OLD_SHA = 'b6568db1bc1dcd7f8b4d5a946b0b91f9dacd7327';
 const MR_SHA = 'c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f6';
+const TAG_SHA = 'd4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f6a7';
 
 let gl: GitLabContract;
 let client: GitLabClient;
@@ -47,6 +48,7 @@ beforeAll(async () => {
             source: 'merge_request_event',
           },
           { id: 104, sha: OLD_SHA, ref: 'release', status: 'running', source: 'push' },
+          { id: 105, sha: TAG_SHA, ref: 'v1.0.0', status: 'success', source: 'push', tag: true },
         ],
         deployments: [
           {
@@ -328,12 +330,13 @@ describe('setCommitStatus', () => {
 });
 
 describe('pipelines', () => {
-  it('finds the latest successful pipeline of a ref with one request for one item', async () => {
+  it('finds the latest successful pipeline of a ref with one list request for one item, then reads it for its tag flag', async () => {
     expect(await client.latestSuccessfulPipeline(42, 'master')).toEqual({
       id: 101,
       sha: SHA,
       ref: 'master',
       source: 'push',
+      tag: false,
     });
     const [call] = gl.calls();
     expect(call?.query).toEqual({
@@ -343,7 +346,20 @@ describe('pipelines', () => {
       sort: 'desc',
       per_page: '1',
     });
-    expect(gl.calls()).toHaveLength(1);
+    expect(gl.calls().map((c) => `${c.method} ${c.path}`)).toEqual([
+      'GET /api/v4/projects/42/pipelines',
+      'GET /api/v4/projects/42/pipelines/101',
+    ]);
+  });
+
+  it('says when the ref of the pipeline is a tag', async () => {
+    expect(await client.latestSuccessfulPipeline(42, 'v1.0.0')).toEqual({
+      id: 105,
+      sha: TAG_SHA,
+      ref: 'v1.0.0',
+      source: 'push',
+      tag: true,
+    });
   });
 
   it('answers null for a ref without a successful pipeline', async () => {
@@ -357,6 +373,7 @@ describe('pipelines', () => {
       sha: SHA,
       ref: 'master',
       source: 'push',
+      tag: false,
     });
     expect(await client.successfulPipelineForSha(42, MR_SHA)).toMatchObject({
       ref: 'refs/merge-requests/7/head',

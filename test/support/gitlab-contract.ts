@@ -1085,7 +1085,19 @@ export async function startGitLabContract(options: ContractOptions): Promise<Git
     if (id === undefined) throw badParams(['pipeline_id is invalid']);
     const p = project.pipelines.find((x) => x.id === id);
     if (!p) throw new HttpError(404, { message: '404 Not found' });
-    return { status: 200, body: pipelineEntity(project, p) };
+    // The single pipeline is GitLab's detailed entity: it also says whether the ref is a tag.
+    return {
+      status: 200,
+      body: {
+        ...pipelineEntity(project, p),
+        tag: p.tag,
+        before_sha: '0000000000000000000000000000000000000000',
+        yaml_errors: null,
+        user: { id: USER.id, name: USER.name, username: USER.username },
+        finished_at: p.finishedAt ? iso(p.finishedAt) : null,
+        coverage: null,
+      },
+    };
   }
 
   function listEnvironments(req: ApiRequest, project: Project): Answer {

@@ -76,8 +76,7 @@ export async function requestDeploy(
     target: target.name,
     sha: pipeline.sha,
     ref: pipeline.ref,
-    // GitLab's pipeline summary does not say whether the ref is a tag; branch is the common case.
-    tag: false,
+    tag: pipeline.tag,
     pipelineId: pipeline.id,
     trigger: {
       kind: who.kind,
