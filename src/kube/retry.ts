@@ -1,4 +1,5 @@
 import { logger } from '../log.ts';
+import { retry } from '../retry.ts';
 import { isTransient, statusOf, toKubeError, type KubeOperation } from './errors.ts';
 
 export interface RetryPolicy {
@@ -11,6 +12,7 @@ export interface RetryPolicy {
 
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseDelayMs: 200, maxDelayMs: 5_000 };
 
+/** For loops that count failures across calls themselves (list-watch reconnects). */
 export function backoffDelay(policy: RetryPolicy, attempt: number): number {
   const exp = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
   // Jitter spreads several workers that hit the same busy apiserver.
@@ -46,25 +48,35 @@ export async function withRetry<T>(
   signal?: AbortSignal,
   opts: { retryConflicts?: boolean } = {},
 ): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (signal?.aborted) throw signal.reason;
-      // A conflict on a write with a resourceVersion precondition repeats forever: the caller must read again.
-      const conflictIsFinal = opts.retryConflicts === false && statusOf(err) === 409;
-      if (conflictIsFinal || !isTransient(err) || attempt >= policy.attempts)
-        throw toKubeError(err, op, attempt);
-      const delay = backoffDelay(policy, attempt);
-      logger.warn('kubernetes call failed, retrying', {
-        step: op.step,
-        namespace: op.namespace,
-        name: op.name,
-        status: statusOf(err),
-        attempt,
-        delayMs: delay,
-      });
-      await sleep(delay, signal);
-    }
+  let attempts = 0;
+  // A conflict on a write with a resourceVersion precondition repeats forever: the caller must read again.
+  const retryOn = (err: unknown): boolean =>
+    !(opts.retryConflicts === false && statusOf(err) === 409) && isTransient(err);
+  try {
+    return await retry(
+      (attempt) => {
+        attempts = attempt;
+        return fn();
+      },
+      {
+        attempts: policy.attempts,
+        baseMs: policy.baseDelayMs,
+        maxMs: policy.maxDelayMs,
+        retryOn,
+        signal,
+        onRetry: (err, attempt, delayMs) =>
+          logger.warn('kubernetes call failed, retrying', {
+            step: op.step,
+            namespace: op.namespace,
+            name: op.name,
+            status: statusOf(err),
+            attempt,
+            delayMs,
+          }),
+      },
+    );
+  } catch (err) {
+    if (signal?.aborted) throw signal.reason;
+    throw toKubeError(err, op, attempts);
   }
 }

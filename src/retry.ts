@@ -1,0 +1,35 @@
+import pRetry from 'p-retry';
+
+export interface RetryOptions {
+  /** tries in all, the first included; 1 means no retry */
+  attempts: number;
+  /** delay before the second try; doubles after each, randomized up to twice that, capped */
+  baseMs: number;
+  maxMs: number;
+  /** which errors are worth another try */
+  retryOn: (err: unknown) => boolean;
+  /** told before each retry, e.g. to log it */
+  onRetry?: (err: unknown, attempt: number, delayMs: number) => void;
+  /** aborting rejects with `signal.reason` and stops the waits */
+  signal?: AbortSignal;
+}
+
+/**
+ * Exponential backoff with jitter, shared by the adapters (p-retry underneath); the last
+ * error is thrown as it is, so each adapter types it by cause itself. Jitter keeps workers
+ * that failed together from retrying together.
+ */
+export function retry<T>(fn: (attempt: number) => Promise<T>, opts: RetryOptions): Promise<T> {
+  return pRetry(fn, {
+    retries: Math.max(0, Math.floor(opts.attempts) - 1),
+    factor: 2,
+    minTimeout: opts.baseMs,
+    maxTimeout: opts.maxMs,
+    randomize: true,
+    signal: opts.signal,
+    shouldRetry: ({ error }) => opts.retryOn(error),
+    onFailedAttempt: ({ error, attemptNumber, retriesLeft, retryDelay }) => {
+      if (retriesLeft > 0 && opts.retryOn(error)) opts.onRetry?.(error, attemptNumber, retryDelay);
+    },
+  });
+}
