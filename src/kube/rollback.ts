@@ -1,6 +1,7 @@
 import { PatchStrategy } from '@kubernetes/client-node';
 import { z } from 'zod';
 import { logger } from '../log.ts';
+import { readDeploymentJson } from './read-deployment.ts';
 import { apiRequest } from './api-request.ts';
 import { deploymentPath, replicaSetsPath, type KubeCallContext } from './context.ts';
 import { KubeRequestError } from './errors.ts';
@@ -113,18 +114,7 @@ export async function undoToRevision(
 ): Promise<UndoResult> {
   const { namespace, deployment: name } = target;
   const step = 'undo deployment rollout';
-  const raw = await withRetry(
-    {
-      step: 'read deployment',
-      verb: 'get',
-      resource: 'deployments.apps',
-      namespace,
-      name,
-      context: ctx.context,
-    },
-    ctx.retry,
-    () => apiRequest(ctx.kc, { method: 'GET', path: deploymentPath(namespace, name) }),
-  );
+  const raw = await readDeploymentJson(ctx, target, 'read deployment');
   const d = deploymentView.parse(raw);
   if (d.spec.paused)
     throw new KubeRequestError(

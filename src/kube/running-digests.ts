@@ -1,10 +1,11 @@
 import { logger } from '../log.ts';
 import { apiRequest } from './api-request.ts';
-import { deploymentPath, podsPath, type KubeCallContext } from './context.ts';
+import { podsPath, type KubeCallContext } from './context.ts';
 import { KubeNotFoundError } from './errors.ts';
 import { digestOf, imageIdRef, type KubeTarget } from './images.ts';
 import { withRetry } from './retry.ts';
-import { deploymentView, listView, podView, selectorString } from './views.ts';
+import { readDeployment } from './read-deployment.ts';
+import { listView, podView, selectorString, type DeploymentView } from './views.ts';
 
 function add(out: Set<string>, ref: string | null | undefined): void {
   if (!ref) return;
@@ -25,20 +26,9 @@ export async function runningImages(
   out = new Set<string>(),
 ): Promise<Set<string>> {
   const { namespace, deployment: name } = target;
-  let raw: unknown;
+  let d: DeploymentView;
   try {
-    raw = await withRetry(
-      {
-        step: 'read running images',
-        verb: 'get',
-        resource: 'deployments.apps',
-        namespace,
-        name,
-        context: ctx.context,
-      },
-      ctx.retry,
-      () => apiRequest(ctx.kc, { method: 'GET', path: deploymentPath(namespace, name) }),
-    );
+    d = await readDeployment(ctx, target, 'read running images');
   } catch (err) {
     if (err instanceof KubeNotFoundError) {
       logger.info('deployment not found; it runs no images', {
@@ -50,7 +40,6 @@ export async function runningImages(
     }
     throw err;
   }
-  const d = deploymentView.parse(raw);
   for (const c of [
     ...(d.spec.template.spec.initContainers ?? []),
     ...d.spec.template.spec.containers,

@@ -6,6 +6,7 @@ import { deploymentPath, type KubeCallContext } from './context.ts';
 import { KubeRequestError, KubeUnavailableError, statusOf, type KubeOperation } from './errors.ts';
 import type { KubeTarget } from './images.ts';
 import { withRetry } from './retry.ts';
+import { readDeployment } from './read-deployment.ts';
 import { deploymentView, type DeploymentView } from './views.ts';
 
 export const CHANGE_CAUSE = 'kubernetes.io/change-cause';
@@ -93,14 +94,7 @@ export async function setImages(
     );
   }
   for (let attempt = 1; ; attempt++) {
-    const d = deploymentView.parse(
-      await withRetry(op(ctx, target, 'read deployment', 'get'), ctx.retry, () =>
-        apiRequest(ctx.kc, {
-          method: 'GET',
-          path: deploymentPath(target.namespace, target.deployment),
-        }),
-      ),
-    );
+    const d = await readDeployment(ctx, target, 'read deployment');
     const current = currentImages(d);
     const missing = Object.keys(wanted).filter((c) => !current.has(c));
     if (missing.length) {

@@ -1,9 +1,8 @@
 import { logger } from '../log.ts';
-import { apiRequest } from './api-request.ts';
 import { deploymentPath, podsPath, type KubeCallContext } from './context.ts';
 import type { KubeTarget } from './images.ts';
 import { ListWatch, type ListWatchStats } from './list-watch.ts';
-import { withRetry } from './retry.ts';
+import { readDeployment } from './read-deployment.ts';
 import { judge, podHints, progressOf, type RolloutProgress } from './rollout-status.ts';
 import {
   deploymentView,
@@ -52,26 +51,7 @@ export async function waitForRollout(
 ): Promise<RolloutResult> {
   const { namespace, deployment: name } = target;
   opts.signal?.throwIfAborted();
-  const first = deploymentView.parse(
-    await withRetry(
-      {
-        step: 'read deployment',
-        verb: 'get',
-        resource: 'deployments.apps',
-        namespace,
-        name,
-        context: ctx.context,
-      },
-      ctx.retry,
-      () =>
-        apiRequest(ctx.kc, {
-          method: 'GET',
-          path: deploymentPath(namespace, name),
-          signal: opts.signal,
-        }),
-      opts.signal,
-    ),
-  );
+  const first = await readDeployment(ctx, target, 'read deployment', opts.signal);
   const uid = first.metadata.uid;
   // Short watches, jittered: several waits on one apiserver do not reconnect in step, and each
   // ends before the client's 30 s idle timer would cut it.
