@@ -125,6 +125,27 @@ export function createGitLabClient(
   const environments = new Environments(resource);
   const commits = new Commits(resource);
   const pipelines = new Pipelines(resource);
+  // The newest successful pipeline matching the filter: one list request for one item.
+  const newestSuccessful = (
+    op: GitLabOperation & { project: ProjectRef },
+    filter: { ref: string } | { sha: string },
+  ): Promise<PipelineSummary | null> =>
+    run(op, async () => {
+      const list = parse(
+        op,
+        pipelineListSchema,
+        await pipelines.all(op.project, {
+          ...filter,
+          status: 'success',
+          orderBy: 'id',
+          sort: 'desc',
+          perPage: 1,
+          maxPages: 1,
+        }),
+      );
+      const p = list[0];
+      return p ? summary(op, p) : null;
+    });
   // The list entity lacks `tag`; the single pipeline has it.
   const summary = async (
     op: GitLabOperation,
@@ -310,43 +331,11 @@ export function createGitLabClient(
     },
 
     latestSuccessfulPipeline(project, ref) {
-      const op = { operation: 'latestSuccessfulPipeline', project };
-      return run(op, async () => {
-        const list = parse(
-          op,
-          pipelineListSchema,
-          await pipelines.all(project, {
-            ref,
-            status: 'success',
-            orderBy: 'id',
-            sort: 'desc',
-            perPage: 1,
-            maxPages: 1,
-          }),
-        );
-        const p = list[0];
-        return p ? summary(op, p) : null;
-      });
+      return newestSuccessful({ operation: 'latestSuccessfulPipeline', project }, { ref });
     },
 
     successfulPipelineForSha(project, sha) {
-      const op = { operation: 'successfulPipelineForSha', project };
-      return run(op, async () => {
-        const list = parse(
-          op,
-          pipelineListSchema,
-          await pipelines.all(project, {
-            sha,
-            status: 'success',
-            orderBy: 'id',
-            sort: 'desc',
-            perPage: 1,
-            maxPages: 1,
-          }),
-        );
-        const p = list[0];
-        return p ? summary(op, p) : null;
-      });
+      return newestSuccessful({ operation: 'successfulPipelineForSha', project }, { sha });
     },
   };
 }
