@@ -14,6 +14,25 @@ export interface RetryOptions {
   signal?: AbortSignal;
 }
 
+/** Waits ms; aborting the signal rejects at once with its reason. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
 /**
  * Exponential backoff with jitter, shared by the adapters (p-retry underneath); the last
  * error is thrown as it is, so each adapter types it by cause itself. Jitter keeps workers

@@ -3,7 +3,8 @@ import type { z } from 'zod';
 import { logger } from '../log.ts';
 import { apiRequest } from './api-request.ts';
 import { isTransient, statusOf, toKubeError, type KubeOperation } from './errors.ts';
-import { backoffDelay, sleep, type RetryPolicy } from './retry.ts';
+import { sleep } from '../retry.ts';
+import { backoffDelay, type RetryPolicy } from './retry.ts';
 import { listView, statusView } from './views.ts';
 
 export interface ListWatchStats {

@@ -19,24 +19,6 @@ export function backoffDelay(policy: RetryPolicy, attempt: number): number {
   return Math.round(exp / 2 + Math.random() * (exp / 2));
 }
 
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
 /**
  * Runs one API call, repeating it on conflicts, throttling, 5xx and network errors; anything
  * else (403, 404, 422) fails at once. Failures come out as typed Kube*Error.

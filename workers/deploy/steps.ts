@@ -7,6 +7,7 @@ import {
   type RolloutResult,
 } from '../../src/kube/index.ts';
 import { logger } from '../../src/log.ts';
+import { sleep } from '../../src/retry.ts';
 import type {
   DeleteSupersededResult,
   DeleteTagResult,
@@ -338,18 +339,4 @@ export function cause(
   c: { sha: string; pipelineId?: number; user?: string; source?: string },
 ): string {
   return changeCause({ action, ...c });
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
-      },
-      { once: true },
-    );
-  });
 }
