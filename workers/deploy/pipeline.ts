@@ -1,4 +1,5 @@
 import type { Job } from 'bullmq';
+import type { Target } from '../../src/config/schema.ts';
 import { logger } from '../../src/log.ts';
 import type { DeployJobData, RollbackJobData } from '../../src/queue/jobs.ts';
 import type {
@@ -89,10 +90,9 @@ export function makeDeployPipeline(deps: PipelineDeps) {
           `deployed to ${target.environment.name}`,
         ),
       );
-      const primary = repositories(target)[0] ?? '';
       await deps.state.recordRelease(
         target.name,
-        storedRelease(ctx.job, data, release, by, release.digests[primary]),
+        storedRelease(ctx.job, target, release, data.pipelineId, by),
         history(ctx, { kind: 'deploy', outcome: 'success', startedAt, by }),
       );
       logger.info('deploy succeeded', { sha: data.sha, steps: steps.list() });
@@ -281,20 +281,9 @@ export function makeRollbackPipeline(deps: PipelineDeps) {
           `rolled back to ${chosen.sha.slice(0, 12)}`,
         ),
       );
-      const primary = repositories(target)[0] ?? '';
       await deps.state.recordRelease(
         target.name,
-        {
-          sha: chosen.sha,
-          ref: chosen.ref,
-          pipelineId: chosen.pipelineId,
-          digest: release.digests[primary],
-          digests: release.digests,
-          images: release.images,
-          deployedAt: new Date().toISOString(),
-          jobId: ctx.job.id ?? '',
-          by,
-        },
+        storedRelease(ctx.job, target, release, chosen.pipelineId, by),
         history(ctx, { kind: 'rollback', outcome: 'success', startedAt, by, sha: chosen.sha }),
       );
       return { outcome: 'success', sha: chosen.sha };
@@ -334,18 +323,19 @@ export async function chooseRelease(
   return found;
 }
 
+/** What the target runs after this job, as kept in its state. */
 function storedRelease(
   job: Job,
-  data: DeployJobData,
+  target: Target,
   release: Release,
+  pipelineId: number,
   by: string,
-  digest: string | undefined,
 ): StoredRelease {
   return {
-    sha: data.sha,
-    ref: data.ref,
-    pipelineId: data.pipelineId,
-    digest,
+    sha: release.sha,
+    ref: release.ref,
+    pipelineId,
+    digest: release.digests[repositories(target)[0] ?? ''],
     digests: release.digests,
     images: release.images,
     deployedAt: new Date().toISOString(),
