@@ -2,7 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { deployJobSchema } from '../../src/queue/jobs.ts';
 import { adminClients, createTestNamespace, testDeployment } from '../support/cluster.ts';
-import { queuesFor, postWebhook, startRollhook, waitForJob, writeConfig } from '../support/e2e.ts';
+import {
+  SUCCESS_STEPS,
+  queuesFor,
+  postWebhook,
+  startRollhook,
+  waitForJob,
+  writeConfig,
+} from '../support/e2e.ts';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
 import { startGitLabContract, type GitLabContract } from '../support/gitlab-contract.ts';
 import { pipelineHook, randomSha } from '../support/payloads.ts';
@@ -114,16 +121,7 @@ it('a worker killed with SIGKILL mid-rollout: the restarted one completes the jo
   expect(job.returnvalue).toEqual({ outcome: 'success', sha: next });
 
   const steps = deployJobSchema.parse(job.data).steps ?? {};
-  expect(Object.keys(steps)).toEqual([
-    'guard',
-    'resolve',
-    'report',
-    'patch',
-    'watch',
-    'promote',
-    'clean',
-    'finish',
-  ]);
+  expect(Object.keys(steps)).toEqual(SUCCESS_STEPS);
   // The first request of a fresh client is answered 401 (token challenge), then repeated.
   const promotions = proxy.seen.filter(
     (r) => r.method === 'PUT' && r.path === `/v2/${repo}/manifests/prod` && r.status === 201,

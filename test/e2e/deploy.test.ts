@@ -3,7 +3,14 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { deployJobSchema } from '../../src/queue/jobs.ts';
 import type { Queues } from '../../src/queue/queues.ts';
 import { adminClients, createTestNamespace, testDeployment } from '../support/cluster.ts';
-import { queuesFor, postWebhook, startRollhook, waitForJob, writeConfig } from '../support/e2e.ts';
+import {
+  SUCCESS_STEPS,
+  queuesFor,
+  postWebhook,
+  startRollhook,
+  waitForJob,
+  writeConfig,
+} from '../support/e2e.ts';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
 import { startGitLabContract, type GitLabContract } from '../support/gitlab-contract.ts';
 import { pipelineHook, randomSha } from '../support/payloads.ts';
@@ -206,16 +213,7 @@ describe('a green pipeline', () => {
 
     const data = deployJobSchema.parse(job.data);
     const steps = data.steps ?? {};
-    expect(Object.keys(steps)).toEqual([
-      'guard',
-      'resolve',
-      'report',
-      'patch',
-      'watch',
-      'promote',
-      'clean',
-      'finish',
-    ]);
+    expect(Object.keys(steps)).toEqual(SUCCESS_STEPS);
     for (const st of Object.values(steps)) expect(st.status).toBe('done');
     expect(steps.clean?.result).toMatchObject({
       [`${registry.host}/${s.repo}`]: { superseded: { deleted: true } },

@@ -6,6 +6,18 @@ import { stringify } from 'yaml';
 import { openQueues, type Queues } from '../../src/queue/queues.ts';
 import { spawnNode, waitForOutput, type RollhookProcess } from './spawn-rollhook.ts';
 
+/** The steps of a deploy that succeeds, in order, as saved on its job. */
+export const SUCCESS_STEPS = [
+  'guard',
+  'resolve',
+  'report',
+  'patch',
+  'watch',
+  'promote',
+  'clean',
+  'finish',
+];
+
 /** Writes a rollhook config file (YAML) in a fresh temp dir and returns its path. */
 export function writeConfig(config: unknown): string {
   const dir = mkdtempSync(join(tmpdir(), 'rollhook-e2e-'));
